@@ -1,0 +1,52 @@
+"""The Target protocol: check support before lowering, lower into a directory, run what was lowered."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import onnx_ir as ir
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """One node a target cannot lower correctly, and what the user can do about it."""
+
+    op: str
+    node: str
+    target: str
+    reason: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.op} node '{self.node}' on {self.target}: {self.reason}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Runner(Protocol):
+    """Runs a lowered model: a list of arrays in the source layout in, a list of arrays out."""
+
+    description: str
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]: ...
+
+
+class Target(Protocol):
+    name: str
+
+    def supports(self, model: ir.Model) -> list[Unsupported]:
+        """Every node this target cannot lower, found before any lowering work starts."""
+        ...
+
+    def lower(self, model: ir.Model, options: dict, out_dir: Path) -> dict:
+        """Write the target's files into out_dir; return the manifest's `target` section."""
+        ...
+
+    def runner(self, artifact_dir: Path, manifest: dict) -> Runner:
+        """Rebuild the runnable object of an artifact from its files and manifest."""
+        ...

@@ -1,0 +1,122 @@
+"""cpu and cuda targets: the graph as is, run by ONNX Runtime's CPU or CUDA execution provider."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+import onnxruntime as ort
+
+from accelc.backends.base import Unsupported
+from accelc.errors import TargetUnavailableError
+
+log = logging.getLogger("accelc")
+
+# Domains ONNX Runtime implements kernels for.
+_ORT_DOMAINS = {"", "ai.onnx", "com.microsoft", "ai.onnx.ml"}
+CUDA_INSTALL_HINT = (
+    "install the GPU build of ONNX Runtime (pip install onnxruntime-gpu, i.e. accelc[cuda]) with CUDA 12 and "
+    "cuDNN 9 on a machine with an NVIDIA GPU, or pass --allow-fallback (API: allow_fallback=True) to run on CPU"
+)
+
+
+def session_options(threads: int | None = None) -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3  # ORT's warnings about unused initializers etc. are noise for users
+    if threads:
+        opts.intra_op_num_threads = threads
+    return opts
+
+
+@dataclass
+class OrtRunner:
+    """An ONNX Runtime session over an artifact's model.onnx."""
+
+    session: ort.InferenceSession
+    description: str
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        feeds = {i.name: np.ascontiguousarray(x, dtype=np.float32) for i, x in zip(self.session.get_inputs(), inputs)}
+        return [np.asarray(y) for y in self.session.run(None, feeds)]
+
+
+def ort_supports(model: ir.Model, target: str) -> list[Unsupported]:
+    """Nodes outside the domains/ops ONNX Runtime implements."""
+    opset = model.opset_imports.get("", 13)
+    found = []
+    for node in model.graph:
+        if node.domain not in _ORT_DOMAINS:
+            found.append(Unsupported(node.op_type, node.name or "?", target, f"custom domain '{node.domain}'",
+                                     "ONNX Runtime has no kernel for it; export with standard ONNX ops"))
+            continue
+        if node.domain in ("", "ai.onnx"):
+            try:
+                onnx.defs.get_schema(node.op_type, opset, "")
+            except onnx.defs.SchemaError:
+                found.append(Unsupported(node.op_type, node.name or "?", target,
+                                         f"not an ONNX operator at opset {opset}", "check the exporter's opset"))
+    return found
+
+
+class CpuTarget:
+    name = "cpu"
+    provider = "CPUExecutionProvider"
+
+    def supports(self, model: ir.Model) -> list[Unsupported]:
+        return ort_supports(model, self.name)
+
+    def lower(self, model: ir.Model, options: dict, out_dir: Path) -> dict:
+        # The artifact's model.onnx is what runs; creating a session here proves ORT accepts it.
+        runner = self._session(out_dir / "model.onnx", options)
+        return {"providers": runner.session.get_providers(), "onnxruntime": ort.__version__}
+
+    def runner(self, artifact_dir: Path, manifest: dict) -> OrtRunner:
+        return self._session(artifact_dir / "model.onnx", manifest["target"].get("options", {}))
+
+    def _session(self, path: Path, options: dict) -> OrtRunner:
+        sess = ort.InferenceSession(str(path), session_options(options.get("threads")), providers=[self.provider])
+        return OrtRunner(sess, f"ONNX Runtime {ort.__version__} ({self.provider})")
+
+
+class CudaTarget(CpuTarget):
+    name = "cuda"
+    provider = "CUDAExecutionProvider"
+
+    def lower(self, model: ir.Model, options: dict, out_dir: Path) -> dict:
+        runner = self._session(out_dir / "model.onnx", options)
+        providers = runner.session.get_providers()
+        return {"providers": providers, "onnxruntime": ort.__version__, "fallback": providers[0] != self.provider}
+
+    def _session(self, path: Path, options: dict) -> OrtRunner:
+        allow_fallback = bool(options.get("allow_fallback"))
+        available = ort.get_available_providers()
+        if self.provider not in available:
+            if not allow_fallback:
+                raise TargetUnavailableError(
+                    f"target 'cuda' needs ONNX Runtime's {self.provider}, but onnxruntime {ort.__version__} here "
+                    f"offers only {', '.join(available)}; {CUDA_INSTALL_HINT}"
+                )
+            log.warning("cuda: %s is not available; running on CPUExecutionProvider (--allow-fallback)", self.provider)
+            return _cpu_fallback(path, options)
+        sess = ort.InferenceSession(
+            str(path), session_options(options.get("threads")), providers=[self.provider, "CPUExecutionProvider"]
+        )
+        # ORT silently drops to CPU when the CUDA libraries fail to load: check what the session really got.
+        if sess.get_providers()[0] != self.provider:
+            if not allow_fallback:
+                raise TargetUnavailableError(
+                    f"target 'cuda': {self.provider} is installed but failed to initialise (CUDA/cuDNN libraries "
+                    f"missing or no GPU); session providers: {sess.get_providers()}; {CUDA_INSTALL_HINT}"
+                )
+            log.warning("cuda: %s failed to initialise; running on CPU (--allow-fallback)", self.provider)
+        return OrtRunner(sess, f"ONNX Runtime {ort.__version__} ({sess.get_providers()[0]})")
+
+
+def _cpu_fallback(path: Path, options: dict) -> OrtRunner:
+    sess = ort.InferenceSession(str(path), session_options(options.get("threads")), providers=["CPUExecutionProvider"])
+    return OrtRunner(sess, f"ONNX Runtime {ort.__version__} (CPUExecutionProvider, fallback from CUDA)")

@@ -1,0 +1,1 @@
+"""Example models for accelc: definitions, generation scripts and the saved files."""
