@@ -70,7 +70,7 @@ class CpuTarget:
     def supports(self, model: ir.Model) -> list[Unsupported]:
         return ort_supports(model, self.name)
 
-    def lower(self, model: ir.Model, options: dict, out_dir: Path) -> dict:
+    def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration=None) -> dict:
         # The artifact's model.onnx is what runs; creating a session here proves ORT accepts it.
         runner = self._session(out_dir / "model.onnx", options)
         return {"providers": runner.session.get_providers(), "onnxruntime": ort.__version__}
@@ -87,7 +87,7 @@ class CudaTarget(CpuTarget):
     name = "cuda"
     provider = "CUDAExecutionProvider"
 
-    def lower(self, model: ir.Model, options: dict, out_dir: Path) -> dict:
+    def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration=None) -> dict:
         runner = self._session(out_dir / "model.onnx", options)
         providers = runner.session.get_providers()
         return {"providers": providers, "onnxruntime": ort.__version__, "fallback": providers[0] != self.provider}

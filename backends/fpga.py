@@ -1,0 +1,57 @@
+"""fpga target: a thin adapter; everything hls4ml lives in accelc.hls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx_ir as ir
+
+from accelc.backends.base import Unsupported
+from accelc.errors import AccelcError
+from accelc.hls.support import fpga_supports
+
+
+class FpgaRunner:
+    """The C-simulation emulator, with outputs reshaped to the source model's output shapes."""
+
+    def __init__(self, emulator, output_shapes: list[tuple[int, ...]]) -> None:
+        self.emulator = emulator
+        self.output_shapes = output_shapes
+        self.description = emulator.description
+
+    def _shape(self, ys: list[np.ndarray]) -> list[np.ndarray]:
+        return [y.reshape((y.shape[0], *s[1:])) for y, s in zip(ys, self.output_shapes)]
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        return self._shape(self.emulator.run(inputs))
+
+    def trace(self, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+        outs, traced = self.emulator.trace(inputs)
+        return self._shape(outs), traced
+
+    @property
+    def trace_layers(self) -> list[dict]:
+        return self.emulator.meta["trace"]
+
+
+class FpgaTarget:
+    name = "fpga"
+
+    def supports(self, model: ir.Model) -> list[Unsupported]:
+        return fpga_supports(model)
+
+    def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None = None) -> dict:
+        from accelc.hls.lower import lower_to_hls
+
+        return lower_to_hls(model, options, out_dir, calibration)
+
+    def runner(self, artifact_dir: Path, manifest: dict) -> FpgaRunner:
+        from accelc.hls.emulate import load_emulator
+
+        hls_dir = artifact_dir / "hls"
+        if not hls_dir.is_dir():
+            raise AccelcError(f"artifact {artifact_dir} has no hls/ project; recompile it")
+        opt = manifest["target"].get("emulator", {}).get("opt_flag", "-O1")
+        shapes = [tuple(o["shape"]) for o in manifest["outputs"]]
+        return FpgaRunner(load_emulator(hls_dir, opt), shapes)

@@ -1,0 +1,131 @@
+"""The artifact: a directory with manifest.json, model.onnx (and hls/ for fpga), written atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from accelc.errors import AccelcError, ArtifactError
+from accelc.spec import TensorSpec
+
+MANIFEST = "manifest.json"
+MODEL = "model.onnx"
+REFERENCE = "reference.onnx"  # the float reference, kept when user passes changed the graph
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Artifact:
+    """A compiled model: `predict` runs it for real (ONNX Runtime session or hls4ml C simulation)."""
+
+    path: Path
+    manifest: dict
+    _runner: object | None = field(default=None, repr=False)
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]["name"]
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return [TensorSpec.from_dict(d) for d in self.manifest["inputs"]]
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return [TensorSpec.from_dict(d) for d in self.manifest["outputs"]]
+
+    @property
+    def reference_path(self) -> Path:
+        ref = self.path / REFERENCE
+        return ref if ref.exists() else self.path / MODEL
+
+    @property
+    def runner(self):
+        if self._runner is None:
+            from accelc.backends import get_target
+
+            self._runner = get_target(self.target).runner(self.path, self.manifest)
+        return self._runner
+
+    def as_inputs(self, x: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
+        """Check and batch user inputs: each must match its input's per-sample shape (source layout)."""
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self.inputs):
+            raise AccelcError(f"the model takes {len(self.inputs)} input(s), got {len(xs)}")
+        out = []
+        for arr, spec in zip(xs, self.inputs):
+            arr = np.asarray(arr, dtype=np.float32)
+            sample = tuple(spec.shape[1:])
+            if arr.shape == sample:
+                arr = arr[None]  # one sample without its batch dimension
+            if tuple(arr.shape[1:]) != sample:
+                raise AccelcError(f"input '{spec.name}' has shape {tuple(arr.shape)}, expected (N, "
+                                  f"{', '.join(map(str, sample))}) in {spec.layout} layout")
+            out.append(np.ascontiguousarray(arr))
+        return out
+
+    def predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+        """Run the artifact: arrays in the source layout (NCHW for torch models) in and out."""
+        ys = self.runner.run(self.as_inputs(x))
+        return ys[0] if len(ys) == 1 else ys
+
+    def __repr__(self) -> str:
+        return f"Artifact({str(self.path)!r}, target={self.target!r})"
+
+
+def load(path: str | Path) -> Artifact:
+    """Open an artifact directory written by `accelc compile`."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.exists():
+        raise ArtifactError(f"{path} is not an accelc artifact (no {MANIFEST}); compile a model into it first")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{manifest_path} is not valid JSON ({e}); recompile the artifact") from e
+    if manifest.get("format") != FORMAT_VERSION:
+        raise ArtifactError(f"{path} was written in artifact format {manifest.get('format')}, "
+                            f"this accelc reads format {FORMAT_VERSION}; recompile it")
+    if not (path / MODEL).exists():
+        raise ArtifactError(f"{path} is incomplete: {MODEL} is missing; recompile it")
+    return Artifact(path, manifest)
+
+
+def write_atomically(out: Path, build: Callable[[Path], None]) -> None:
+    """Build the artifact in a temporary sibling, then swap it in: a good artifact is never half-replaced."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        build(tmp)
+        old = None
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old.rmdir()
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_manifest(directory: Path, manifest: dict) -> None:
+    (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")

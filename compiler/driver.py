@@ -1,0 +1,200 @@
+"""`accelc.compile`: load, canonicalize, run passes, check support, lower, self-check, write the artifact."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx_ir as ir
+
+from accelc import __version__
+from accelc.artifact import FORMAT_VERSION, MODEL, REFERENCE, Artifact, load, write_atomically, write_manifest
+from accelc.backends import get_target
+from accelc.data import random_inputs
+from accelc.errors import AccelcError, UnsupportedOpError, VerificationError
+from accelc.passes import AccelcPass, PassContext, run_passes
+from accelc.verify import FidelityReport, verify
+
+log = logging.getLogger("accelc")
+SELF_CHECK_SAMPLES = 8
+SELF_CHECK_SEED = 1234
+# What the target's arithmetic explains: float runtimes agree to rounding, fixed point to a few %.
+SELF_CHECK_RTOL = {"cpu": 1e-4, "cuda": 1e-2, "fpga": 0.05}
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("ACCELC_CACHE_DIR", Path.home() / ".cache" / "accelc"))
+
+
+def _default_out(source: Any, target: str) -> Path:
+    name = Path(str(source)).stem if isinstance(source, (str, os.PathLike)) else type(source).__name__.lower()
+    return Path("accelc-out") / f"{name}-{target}"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _cache_key(source_sha: str, target: str, options: dict, passes: list, input_shape, calibration) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps([__version__, FORMAT_VERSION, source_sha, target, options, passes,
+                         [list(s) for s in input_shape] if input_shape else None], sort_keys=True,
+                        default=str).encode())
+    if calibration is not None:
+        h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
+    return h.hexdigest()[:24]
+
+
+def _normalize_shape(input_shape) -> list[tuple[int, ...]] | None:
+    if input_shape is None:
+        return None
+    if isinstance(input_shape, str):
+        from accelc.frontend import parse_shape
+
+        return [parse_shape(input_shape)]
+    items = list(input_shape)
+    if items and all(isinstance(d, (int, np.integer)) for d in items):
+        return [tuple(int(d) for d in items)]
+    return [tuple(int(d) for d in s) for s in items]
+
+
+def _self_check(art: Artifact, calibration: np.ndarray | None) -> FidelityReport:
+    if calibration is not None:
+        x = [np.asarray(calibration, dtype=np.float32)[:SELF_CHECK_SAMPLES]]
+    else:
+        x = random_inputs(art.inputs, SELF_CHECK_SAMPLES, SELF_CHECK_SEED)
+    report = verify(art, x, per_layer=False)
+    from accelc.reference import Reference
+    import onnx
+
+    ref_scale = max(1.0, float(np.max(np.abs(Reference(onnx.load(str(art.reference_path))).run(x)[0]))))
+    tol = SELF_CHECK_RTOL[art.target] * ref_scale
+    report.thresholds = {"atol": tol}
+    if report.max_abs_err > tol or not np.isfinite(report.max_abs_err):
+        report.violations.append(f"self-check: max abs error {report.max_abs_err:.4g} > {tol:.4g} "
+                                 f"({SELF_CHECK_RTOL[art.target]:g} x output scale {ref_scale:.3g})")
+    return report
+
+
+def compile(  # noqa: A001 - the public name DESIGN.md fixes
+    source: Any,
+    target: str = "cpu",
+    input_shape: Sequence[int] | Sequence[Sequence[int]] | str | None = None,
+    passes: Sequence[str | AccelcPass] = (),
+    out: str | Path | None = None,
+    calibration: np.ndarray | None = None,
+    options: dict | None = None,
+    trust_pickle: bool = False,
+    self_check: str = "error",
+    force: bool = False,
+) -> Artifact:
+    """Compile a model file or nn.Module for a target into an artifact directory (see DESIGN.md)."""
+    if self_check not in ("error", "warn", "off"):
+        raise AccelcError(f"self_check must be 'error', 'warn' or 'off', not {self_check!r}")
+    tgt = get_target(target)
+    options = dict(options or {})
+    shapes = _normalize_shape(input_shape)
+    out = Path(out) if out is not None else _default_out(source, target)
+    pass_specs = [p if isinstance(p, str) else f"{p.name}:{p.options}" for p in passes]
+    is_path = isinstance(source, (str, os.PathLike))
+
+    key = None
+    if is_path and Path(source).is_file():
+        key = _cache_key(_file_sha256(Path(source)), target, options, pass_specs, shapes, calibration)
+        if not force:
+            cached = _reuse(out, key)
+            if cached is not None:
+                return cached
+
+    from accelc.frontend import load as load_model
+    from accelc.transforms import Canonicalize
+
+    loaded = load_model(source, input_shape=shapes, trust_pickle=trust_pickle)
+    if key is None:
+        key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration)
+        if not force and (cached := _reuse(out, key)) is not None:
+            return cached
+    model = loaded.model
+    context = PassContext(calibration=calibration, target=target)
+    canon = Canonicalize(context)
+    canon(model)
+    reference = ir.to_proto(model)
+    records = run_passes(model, passes, context) if passes else []
+
+    unsupported = tgt.supports(model)
+    if unsupported:
+        raise UnsupportedOpError(target, unsupported)
+
+    manifest = {
+        "format": FORMAT_VERSION,
+        "accelc": __version__,
+        "cache_key": key,
+        "source": {"path": loaded.source, "sha256": loaded.sha256, "kind": loaded.kind},
+        "target": {"name": target, "options": options},
+        "inputs": [s.to_dict() for s in loaded.inputs],
+        "outputs": [s.to_dict() for s in loaded.outputs],
+        "canonicalize": [r.to_dict() for r in canon.records],
+        "passes": [r.to_dict() for r in records],
+    }
+    calib_list = [np.asarray(calibration, dtype=np.float32)] if calibration is not None else None
+
+    def build(tmp: Path) -> None:
+        ir.save(model, tmp / MODEL)
+        if any(r.modified for r in records):
+            import onnx
+
+            onnx.save(reference, tmp / REFERENCE)
+        manifest["target"].update(tgt.lower(model, options, tmp, calib_list) if target == "fpga"
+                                  else tgt.lower(model, options, tmp))
+        write_manifest(tmp, manifest)
+        if self_check != "off":
+            report = _self_check(Artifact(tmp, manifest), calibration)
+            manifest["self_check"] = report.to_dict()
+            write_manifest(tmp, manifest)
+            if not report.passed:
+                msg = (f"{target} artifact disagrees with the float reference: {'; '.join(report.violations)}"
+                       " — refusing to write it (pass --self-check warn to keep it anyway)")
+                if self_check == "error":
+                    raise VerificationError(msg)
+                log.warning(msg)
+
+    write_atomically(out, build)
+    _store_in_cache(out, key)
+    return load(out)
+
+
+def _reuse(out: Path, key: str) -> Artifact | None:
+    """An identical earlier compile: the artifact already at `out`, or one in the artifact cache."""
+    try:
+        art = load(out)
+        if art.manifest.get("cache_key") == key:
+            return art
+    except AccelcError:
+        pass
+    cached = cache_root() / "artifacts" / key
+    if (cached / "manifest.json").exists():
+        write_atomically(out, lambda tmp: shutil.copytree(cached, tmp, dirs_exist_ok=True))
+        return load(out)
+    return None
+
+
+def _store_in_cache(out: Path, key: str) -> None:
+    dest = cache_root() / "artifacts" / key
+    if dest.exists():
+        return
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(dest, lambda tmp: shutil.copytree(out, tmp, dirs_exist_ok=True))
+    except OSError as e:  # a cache that cannot be written only costs time
+        log.debug("artifact cache not written: %s", e)

@@ -1,0 +1,51 @@
+"""The float reference: the canonical model run by ONNX Runtime on CPU, optionally exposing every node's output."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+
+class Reference:
+    """Runs a float ONNX model on CPU; `run_all` also returns every node's first output, by node name."""
+
+    def __init__(self, model: onnx.ModelProto) -> None:
+        self.model = model
+        self._session = ort.InferenceSession(model.SerializeToString(), _options(), providers=["CPUExecutionProvider"])
+        self._all: ort.InferenceSession | None = None
+        self._node_outputs: dict[str, str] = {}
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self._session.get_inputs()]
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        feeds = {n: np.asarray(x, dtype=np.float32) for n, x in zip(self.input_names, inputs)}
+        return self._session.run(None, feeds)
+
+    def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
+        """node name -> that node's first output, for per-layer comparisons and range calibration."""
+        if self._all is None:
+            m = onnx.ModelProto.FromString(self.model.SerializeToString())
+            existing = {o.name for o in m.graph.output}
+            for node in m.graph.node:
+                if node.output and node.output[0]:
+                    self._node_outputs[node.name] = node.output[0]
+                    if node.output[0] not in existing:
+                        m.graph.output.append(onnx.ValueInfoProto(name=node.output[0]))
+                        existing.add(node.output[0])
+            # Without graph optimizations the intermediate values are exactly the unfused nodes' outputs.
+            opts = _options()
+            opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            self._all = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+        feeds = {n: np.asarray(x, dtype=np.float32) for n, x in zip(self.input_names, inputs)}
+        names = [o.name for o in self._all.get_outputs()]
+        values = dict(zip(names, self._all.run(None, feeds)))
+        return {node: values[t] for node, t in self._node_outputs.items() if t in values}
+
+
+def _options() -> ort.SessionOptions:
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    return opts

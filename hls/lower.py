@@ -1,0 +1,70 @@
+"""Lower a canonical model to a complete hls4ml project plus a built C-simulation emulator."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx_ir as ir
+
+from accelc.errors import AccelcError
+from accelc.hls.extensions import register as register_extensions
+from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, save_meta
+from accelc.hls.prepare import prepare
+from accelc.hls.project import BACKENDS, FpgaOptions, build_config, write_project
+from accelc.reference import Reference
+
+RANGE_SAMPLES = 32
+
+
+def observed_ranges(model_proto, calibration: list[np.ndarray] | None, seed: int = 0) -> tuple[dict, dict]:
+    """Max |value| per node output and per input, on calibration data or seeded N(0,1) inputs."""
+    ref = Reference(model_proto)
+    if calibration is None:
+        rng = np.random.default_rng(seed)
+        shapes = [[d.dim_value or 1 for d in i.type.tensor_type.shape.dim] for i in model_proto.graph.input]
+        calibration = [rng.standard_normal((RANGE_SAMPLES, *s[1:])).astype(np.float32) for s in shapes]
+    outs = ref.run_all(calibration)
+    ranges = {k: float(np.max(np.abs(v))) if v.size else 0.0 for k, v in outs.items()}
+    inputs = {n: float(np.max(np.abs(x))) for n, x in zip(ref.input_names, calibration)}
+    return ranges, inputs
+
+
+def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None) -> dict:
+    opts = FpgaOptions.from_dict(options)
+    if opts.backend not in BACKENDS:
+        raise AccelcError(f"unknown fpga backend '{opts.backend}'; choose one of: {', '.join(BACKENDS)}")
+    proto = ir.to_proto(model)
+    t0 = time.perf_counter()
+    prepared = prepare(proto)
+    ranges, input_ranges = observed_ranges(proto, calibration)
+    hls_dir = out_dir / "hls"
+    register_extensions()
+    try:
+        cfg, io_type = build_config(prepared, ranges, input_ranges, opts)
+        hls_model = write_project(prepared, cfg, io_type, opts, hls_dir)
+    except Exception as e:  # hls4ml raises bare Exceptions; name the target and the cause
+        raise AccelcError(f"hls4ml could not convert the model for fpga ({opts.backend}): "
+                          f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
+    save_meta(hls_dir, emulator_meta(hls_model, prepared.node_names))
+    t1 = time.perf_counter()
+    build = build_emulator(hls_dir, DEFAULT_OPT_FLAG)
+    layers = {name: c.get("Precision", {}) for name, c in cfg["LayerName"].items()
+              if name in {n.name for n in prepared.model.graph.node} or name in {i.name for i in prepared.model.graph.input}}
+    strategies = {name: c["Strategy"] for name, c in cfg["LayerName"].items() if "Strategy" in c}
+    return {
+        "backend": opts.backend,
+        "hls4ml_backend": BACKENDS[opts.backend],
+        "part": opts.part,
+        "clock_period": opts.clock_period,
+        "io_type": io_type,
+        "strategy": cfg["Model"]["Strategy"],
+        "layer_strategy": strategies,
+        "reuse_factor": cfg["Model"]["ReuseFactor"],
+        "default_precision": cfg["Model"]["Precision"]["default"],
+        "precision": layers,
+        "precision_source": "user" if opts.precision else ("calibration" if calibration is not None else "random"),
+        "emulator": {"key": build.key, "opt_flag": DEFAULT_OPT_FLAG, "cached": build.cached,
+                     "build_seconds": round(build.seconds, 2), "convert_seconds": round(t1 - t0, 2)},
+    }

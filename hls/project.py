@@ -1,0 +1,158 @@
+"""hls4ml configuration and project writing: precision per layer, io type, strategy, reuse factor."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from accelc.hls.precision import PrecisionPolicy, accum_type, fixed, result_type, weight_type
+from accelc.hls.prepare import Prepared
+
+log = logging.getLogger("accelc")
+
+BACKENDS = {"vitis": "Vitis", "vivado": "Vivado", "quartus": "Quartus", "oneapi": "oneAPI", "catapult": "Catapult"}
+# A layer with more multiplications than this is implemented with the Resource strategy by default:
+# fully unrolled (Latency) code for large layers takes minutes to compile even for C simulation.
+LARGE_LAYER_MULTS = 4096
+PROJECT_NAME = "myproject"
+
+
+@dataclass
+class FpgaOptions:
+    backend: str = "vitis"
+    part: str | None = None
+    clock_period: float = 5.0
+    io_type: str | None = None  # "parallel" | "stream"; None = chosen from the model
+    strategy: str | None = None  # "latency" | "resource"; None = chosen per layer size
+    reuse_factor: int | None = None
+    precision: str | None = None  # a blanket hls4ml type; None = per-layer types from ranges
+    policy: PrecisionPolicy = field(default_factory=PrecisionPolicy)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FpgaOptions:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "policy"}
+        policy = PrecisionPolicy(**d["policy"]) if isinstance(d.get("policy"), dict) else PrecisionPolicy()
+        return cls(**known, policy=policy)
+
+
+def _layer_mults(model: onnx.ModelProto) -> dict[str, int]:
+    """Multiplications per Conv/MatMul node (one inference), from weight shapes and output shapes."""
+    inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
+              for vi in list(model.graph.value_info) + list(model.graph.output)}
+    mults = {}
+    for node in model.graph.node:
+        w = inits.get(node.input[1]) if len(node.input) > 1 else None
+        if w is None:
+            continue
+        if node.op_type == "MatMul":
+            mults[node.name] = int(np.prod(w))
+        elif node.op_type == "Conv":
+            out = shapes.get(node.output[0], [])
+            spatial = int(np.prod(out[1:-1])) if len(out) > 2 else 1  # channels-last: N, H, W, C
+            mults[node.name] = int(np.prod(w)) * spatial
+    return mults
+
+
+def _max_abs_init(inits: dict[str, np.ndarray], name: str) -> float | None:
+    return float(np.max(np.abs(inits[name]))) if name in inits and inits[name].size else None
+
+
+def build_config(prepared: Prepared, ranges: dict[str, float], input_ranges: dict[str, float],
+                 opts: FpgaOptions) -> tuple[dict, str]:
+    """hls4ml config (granularity 'name') plus the io type. `ranges`: canonical node name -> max |output|."""
+    import hls4ml
+
+    model = prepared.model
+    backend = BACKENDS[opts.backend]
+    blanket = opts.precision or "fixed<16,6>"
+    with contextlib.redirect_stdout(io.StringIO()):  # hls4ml prints its parse as it goes
+        cfg = hls4ml.utils.config.config_from_onnx_model(model, granularity="name", backend=backend,
+                                                         default_precision=blanket)
+    mults = _layer_mults(model)
+    has_conv = any(n.op_type == "Conv" for n in model.graph.node)
+    io_type = {"parallel": "io_parallel", "stream": "io_stream"}.get(opts.io_type or "",
+                                                                       "io_stream" if has_conv else "io_parallel")
+    cfg["Model"]["ReuseFactor"] = opts.reuse_factor or 1
+    cfg["Model"]["Strategy"] = (opts.strategy or "latency").capitalize()
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    producers = {n.name: n for n in model.graph.node}
+    graph_inputs = {i.name for i in model.graph.input}
+    for name, layer_cfg in cfg["LayerName"].items():
+        layer_cfg["Trace"] = True
+        if opts.strategy is None and mults.get(name, 0) > LARGE_LAYER_MULTS:
+            layer_cfg["Strategy"] = "Resource"
+        if opts.precision is not None:
+            continue  # the user asked for one blanket type
+        prec = layer_cfg.setdefault("Precision", {})
+        if name in graph_inputs:
+            prec["result"] = result_type(max(input_ranges.values(), default=1.0), opts.policy)
+            continue
+        node = producers.get(name)
+        if node is None:
+            continue  # constants: their own type is set from the consuming layer's weight type
+        origin = prepared.node_names.get(name)
+        if origin in ranges:
+            prec["result"] = result_type(ranges[origin], opts.policy)
+            if "accum" in prec:
+                prec["accum"] = accum_type(ranges[origin], opts.policy)
+        elif node.op_type == "Transpose" and input_ranges:
+            prec["result"] = result_type(max(input_ranges.values()), opts.policy)
+        if node.op_type in ("Conv", "MatMul") and len(node.input) > 1:
+            w = _max_abs_init(inits, node.input[1])
+            if w is not None:
+                prec["weight"] = weight_type(w, opts.policy)
+            b_name = node.input[2] if len(node.input) > 2 else _bias_of(model, node)
+            b = _max_abs_init(inits, b_name) if b_name else None
+            prec["bias"] = weight_type(b if b is not None else 0.0, opts.policy)
+    # Fallback for anything left "auto": a safe wide type rather than hls4ml's inferred one.
+    cfg["Model"]["Precision"]["default"] = blanket if opts.precision else fixed(opts.policy.width + 6, 12)
+    return cfg, io_type
+
+
+def _bias_of(model: onnx.ModelProto, matmul: onnx.NodeProto) -> str | None:
+    """The constant added right after a MatMul (hls4ml merges the two into one Dense)."""
+    for node in model.graph.node:
+        if node.op_type == "Add" and matmul.output[0] in node.input:
+            other = [t for t in node.input if t != matmul.output[0]]
+            return other[0] if other else None
+    return None
+
+
+def write_project(prepared: Prepared, cfg: dict, io_type: str, opts: FpgaOptions, out_dir: Path):
+    """Convert with hls4ml and write the complete HLS project into out_dir; returns the hls4ml ModelGraph."""
+    import hls4ml
+
+    kwargs = {"output_dir": str(out_dir), "project_name": PROJECT_NAME, "io_type": io_type,
+              "backend": BACKENDS[opts.backend], "hls_config": cfg}
+    if opts.part:
+        kwargs["part"] = opts.part
+    if opts.clock_period:
+        kwargs["clock_period"] = opts.clock_period
+    with contextlib.redirect_stdout(io.StringIO()) as out, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hls_model = hls4ml.converters.convert_from_onnx_model(prepared.model, **kwargs)
+        # Tracing is a top-level hls4ml setting (not HLSConfig's): one build then serves predict and trace.
+        hls_model.config.trace_output = True
+        hls_model.write()
+    log.debug("hls4ml: %s", out.getvalue()[-2000:])
+    return hls_model
+
+
+def layer_origin(layer_name: str, node_names: dict[str, str]) -> str | None:
+    """The canonical ONNX node an hls4ml layer came from (hls4ml prefixes e.g. 'Conv2D_', 'Dense_')."""
+    if layer_name in node_names:
+        return node_names[layer_name]
+    for safe in sorted(node_names, key=len, reverse=True):
+        if re.fullmatch(rf"[A-Za-z0-9]+_{re.escape(safe)}", layer_name):
+            return node_names[safe]
+    return None

@@ -1,0 +1,179 @@
+"""What the fpga target lowers correctly, per op and per attribute value, checked before lowering.
+
+hls4ml's ONNX frontend accepts some nodes and then mistranslates them (dilated convs get the wrong
+output size, `auto_pad` is ignored for Conv, padded pooling pads with zeros, Softmax on a non-last
+axis, broadcasting MatMul, GlobalAveragePool). Anything not known to be right is refused here with
+the op, node, attribute and a hint; the compile-time self-check is the second line of defence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import onnx_ir as ir
+
+from accelc.backends.base import Unsupported
+
+TARGET = "fpga"
+ACTIVATIONS = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "ThresholdedRelu", "Elu", "Softsign", "Softplus"}
+
+
+def _attr(node: ir.Node, name: str, default=None):
+    a = node.attributes.get(name)
+    return default if a is None else a.value
+
+
+def _rank(value: ir.Value | None) -> int | None:
+    return None if value is None or value.shape is None else len(value.shape)
+
+
+def _is_const(value: ir.Value | None) -> bool:
+    return value is not None and value.const_value is not None
+
+
+def _spatial(node: ir.Node, kind: str) -> list[str]:
+    problems = []
+    rank = _rank(node.inputs[0])
+    if rank not in (3, 4):
+        problems.append(f"{kind} on a rank-{rank} input (only 1D and 2D are lowered)")
+    auto_pad = _attr(node, "auto_pad", "NOTSET")
+    if auto_pad not in ("NOTSET", "VALID"):
+        problems.append(f"auto_pad={auto_pad} (hls4ml ignores it); export with explicit pads")
+    dil = list(_attr(node, "dilations", []) or [])
+    if any(d != 1 for d in dil):
+        problems.append(f"dilations={dil} (hls4ml computes a wrong output size for dilation > 1)")
+    return problems
+
+
+def _conv(node: ir.Node) -> list[str]:
+    problems = _spatial(node, "Conv")
+    if _attr(node, "group", 1) != 1:
+        problems.append(f"group={_attr(node, 'group')} (grouped/depthwise convs come with the depthwise pass)")
+    if not _is_const(node.inputs[1]):
+        problems.append("weights are not a constant initializer")
+    return problems
+
+
+def _pool(node: ir.Node) -> list[str]:
+    problems = _spatial(node, node.op_type)
+    if _attr(node, "ceil_mode", 0):
+        problems.append("ceil_mode=1 (hls4ml floors the output size)")
+    pads = list(_attr(node, "pads", []) or [])
+    if any(pads):
+        problems.append(f"pads={pads} (hls4ml pads pooling windows with zeros, ONNX does not)")
+    if len(node.outputs) > 1 and node.outputs[1].uses():
+        problems.append("MaxPool indices output is used")
+    return problems
+
+
+def _gemm(node: ir.Node) -> list[str]:
+    problems = []
+    if _attr(node, "transA", 0):
+        problems.append("transA=1")
+    if not _is_const(node.inputs[1]):
+        problems.append("B is not a constant initializer")
+    if len(node.inputs) > 2 and node.inputs[2] is not None and not _is_const(node.inputs[2]):
+        problems.append("C is not a constant initializer")
+    return problems
+
+
+def _matmul(node: ir.Node) -> list[str]:
+    problems = []
+    if not _is_const(node.inputs[1]):
+        problems.append("the second input is not a constant weight matrix")
+    if _rank(node.inputs[0]) != 2:
+        problems.append(f"rank-{_rank(node.inputs[0])} input (broadcasting MatMul is mistranslated)")
+    return problems
+
+
+def _last_axis(node: ir.Node) -> list[str]:
+    rank = _rank(node.inputs[0])
+    axis = _attr(node, "axis", -1)
+    if rank is None or axis not in (-1, rank - 1):
+        return [f"axis={axis} on a rank-{rank} input (only the last axis is lowered)"]
+    if rank > 2:
+        return [f"rank-{rank} input (channels-last reorders the axes)"]
+    return []
+
+
+def _flatten(node: ir.Node) -> list[str]:
+    return [] if _attr(node, "axis", 1) == 1 else [f"axis={_attr(node, 'axis')} (only axis=1)"]
+
+
+def _reshape(node: ir.Node) -> list[str]:
+    out_rank = _rank(node.outputs[0])
+    if not _is_const(node.inputs[1]):
+        return ["the target shape is not constant"]
+    if (_rank(node.inputs[0]) or 0) > 2 and out_rank != 2:
+        return ["reshape of a rank>2 tensor other than a flatten (channels-last changes the element order)"]
+    return []
+
+
+def _binary(node: ir.Node) -> list[str]:
+    a, b = node.inputs[0], node.inputs[1]
+    if node.op_type == "Add" and _is_const(b) and a.producer() is not None and a.producer().op_type == "MatMul":
+        return []  # MatMul + bias: hls4ml merges them into one Dense layer
+    if _is_const(a) or _is_const(b):
+        return ["a constant operand (only two computed tensors of the same shape are lowered)"]
+    if a.shape is None or b.shape is None or list(a.shape) != list(b.shape):
+        return [f"operands of shapes {a.shape} and {b.shape} (broadcasting is not lowered)"]
+    return []
+
+
+def _concat(node: ir.Node) -> list[str]:
+    rank = _rank(node.outputs[0])
+    axis = _attr(node, "axis", 1)
+    if rank != 2 or axis not in (1, -1):
+        return [f"axis={axis} on rank-{rank} tensors (only rank-2 feature concatenation is lowered)"]
+    return []
+
+
+def _batchnorm(node: ir.Node) -> list[str]:
+    return [] if all(_is_const(v) for v in node.inputs[1:5]) else ["statistics are not constants"]
+
+
+def _ok(node: ir.Node) -> list[str]:
+    return []
+
+
+CHECKS: dict[str, Callable[[ir.Node], list[str]]] = {
+    "Conv": _conv,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "Softmax": _last_axis,
+    "LogSoftmax": _last_axis,  # accelc's hls4ml extension layer
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Add": _binary,
+    "Sub": _binary,
+    "Mul": _binary,
+    "Concat": _concat,
+    "BatchNormalization": _batchnorm,
+    **{op: _ok for op in ACTIVATIONS},
+}
+
+HINTS = {
+    "GlobalAveragePool": "hls4ml returns wrong numbers for it; replace it by AveragePool over the full map + Flatten",
+    "Transpose": "layout changes are not lowered; keep the model in its export layout",
+    "Pad": "fold the padding into the Conv's pads attribute (export with padding= on the conv)",
+    "Clip": "use ReLU (or wait for the Clip lowering)",
+    "HardSigmoid": "hls4ml's HardSigmoid is broken (hls4ml issue 409)",
+}
+
+
+def fpga_supports(model: ir.Model) -> list[Unsupported]:
+    """Every node the fpga target would refuse or mistranslate; an empty list means all are lowered."""
+    found = []
+    for node in model.graph:
+        check = CHECKS.get(node.op_type)
+        if node.domain not in ("", "ai.onnx"):
+            found.append(Unsupported(node.op_type, node.name, TARGET, f"custom domain '{node.domain}'"))
+        elif check is None:
+            found.append(Unsupported(node.op_type, node.name, TARGET, "operator not lowered to hls4ml",
+                                     HINTS.get(node.op_type, "see the README's table of supported ops")))
+        else:
+            for problem in check(node):
+                found.append(Unsupported(node.op_type, node.name, TARGET, problem))
+    return found
