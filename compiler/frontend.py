@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import onnx  # also imports onnx.shape_inference and onnx.version_converter
 import onnx_ir as ir
@@ -76,7 +77,10 @@ def load(
         raise ModelLoadError(f"unsupported model file '{path.name}': expected {_SUFFIXES}")
     data = path.read_bytes()
     if suffix == ".onnx":
-        proto, kind = _load_onnx(path), "onnx"
+        with _failing_as(f"{path.name} is not a valid ONNX model (expected an ONNX ModelProto file)"):
+            proto, kind = onnx.load(str(path)), "onnx"  # by path, so that external data next to it is found
+            if not proto.graph.node or not proto.graph.output:  # random bytes can parse as an empty proto
+                raise ValueError("the graph is empty")
     elif suffix == ".pt2":
         (proto, shapes), kind = _load_exported(path, shapes), "torch.export"
     else:
@@ -105,18 +109,8 @@ def _failing_as(what: str) -> Iterator[None]:
     """Turn any failure inside into a one-line ModelLoadError "<what>: <first line of the cause>"."""
     try:
         yield
-    except ModelLoadError:
-        raise
-    except Exception as e:
+    except Exception as e:  # (no block using this raises a ModelLoadError of its own)
         raise ModelLoadError(f"{what}: {_first_line(e)}") from e
-
-
-def _load_onnx(path: Path) -> onnx.ModelProto:
-    with _failing_as(f"{path.name} is not a valid ONNX model (expected an ONNX ModelProto file)"):
-        proto = onnx.load(str(path))  # from the path, so that external data next to it is found
-        if not proto.graph.node or not proto.graph.output:  # random bytes can parse as an empty ModelProto
-            raise ValueError("the graph is empty")
-    return proto
 
 
 def _load_pt(path: Path, data: bytes, shapes: Shapes, trust: bool) -> tuple[onnx.ModelProto, Shapes, str]:
@@ -225,15 +219,24 @@ def _export_module(
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence torch's deprecation warnings and exporter log chatter: accelc reports problems as errors."""
+    """Silence torch's deprecation warnings and exporter chatter: accelc reports problems as errors."""
+    import torch
+
     level = (logger := logging.getLogger("torch.onnx")).level
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            logger.setLevel(logging.ERROR)
-            yield
-    finally:
-        logger.setLevel(level)
+    with warnings.catch_warnings(), contextlib.ExitStack() as stack:
+        warnings.simplefilter("ignore")
+        # torch 2.13's TorchScript exporter turns its C++ log on for every export (it tests a function object
+        # for truth), then dumps the whole IR graph to stdout when an op fails to export: keep that log off.
+        with contextlib.suppress(ImportError, AttributeError):
+            from torch.onnx._internal.torchscript_exporter import utils
+
+            stack.enter_context(
+                mock.patch.object(utils, "setup_onnx_logging", lambda _: contextlib.nullcontext())
+            )
+            torch._C._jit_set_onnx_log_enabled(False)
+        logger.setLevel(logging.ERROR)
+        stack.callback(logger.setLevel, level)
+        yield
 
 
 def _finish(proto: onnx.ModelProto, shapes: Shapes, src: str, sha: str, kind: str) -> LoadedModel:

@@ -1,0 +1,234 @@
+"""The `accelc` command line: compile, verify, run, inspect. Errors are one line; exit 2 input, 1 verify."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accelc.errors import AccelcError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="accelc: compile PyTorch/ONNX models for cpu, cuda (ONNX Runtime) and fpga (hls4ml), verified.")
+out = Console()
+err = Console(stderr=True)
+_state = {"debug": False}
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")] = False) -> None:
+    _state["debug"] = debug
+    logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="accelc: warning: %(message)s")
+
+
+def _fail(e: Exception) -> None:
+    if _state["debug"]:
+        raise e
+    code = getattr(e, "exit_code", 2)
+    err.print(f"[bold red]accelc: error:[/] {e}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _shape(text: str | None):
+    if text is None:
+        return None
+    from accelc.frontend import parse_shape
+
+    parts = [p for p in text.split(";") if p.strip()]
+    return [parse_shape(p) for p in parts] if len(parts) > 1 else parse_shape(parts[0])
+
+
+def _fpga_options(backend, part, clock_period, io_type, strategy, reuse_factor, precision) -> dict:
+    opts = {"backend": backend, "part": part, "clock_period": clock_period, "io_type": io_type,
+            "strategy": strategy, "reuse_factor": reuse_factor, "precision": precision}
+    return {k: v for k, v in opts.items() if v is not None}
+
+
+@app.command()
+def compile(  # noqa: A001
+    model: Annotated[Path, typer.Argument(help=".onnx, .pt (TorchScript) or .pt2 (torch.export) file")],
+    target: Annotated[str, typer.Option("--target", "-t", help="cpu | cuda | fpga")] = "cpu",
+    input_shape: Annotated[Optional[str], typer.Option(help="e.g. 1,1,28,28 (';' between several inputs)")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="artifact directory")] = None,
+    pass_: Annotated[Optional[list[str]], typer.Option("--pass", help="NAME[:k=v,...], repeatable")] = None,
+    prune: Annotated[Optional[float], typer.Option(help="shortcut for --pass prune:sparsity=X")] = None,
+    quantize: Annotated[Optional[str], typer.Option(help="shortcut for --pass quantize:MODE")] = None,
+    depthwise: Annotated[bool, typer.Option(help="shortcut for --pass depthwise")] = False,
+    calibration: Annotated[Optional[Path], typer.Option(help=".npy calibration inputs")] = None,
+    fpga_backend: Annotated[Optional[str], typer.Option(help="vitis | vivado | quartus | oneapi | catapult")] = None,
+    part: Annotated[Optional[str], typer.Option(help="FPGA part number")] = None,
+    clock_period: Annotated[Optional[float], typer.Option(help="clock period in ns")] = None,
+    io_type: Annotated[Optional[str], typer.Option(help="parallel | stream (default: by model)")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="latency | resource (default: by layer size)")] = None,
+    reuse_factor: Annotated[Optional[int], typer.Option(help="hls4ml reuse factor")] = None,
+    precision: Annotated[Optional[str], typer.Option(help="blanket hls4ml type, e.g. 'fixed<16,6>' "
+                                                            "(default: per-layer types from ranges)")] = None,
+    allow_fallback: Annotated[bool, typer.Option(help="cuda: run on CPU when the CUDA provider is absent")] = False,
+    trust_pickle: Annotated[bool, typer.Option(help="allow loading a pickled nn.Module (runs its code!)")] = False,
+    self_check: Annotated[str, typer.Option(help="error | warn | off: compare with the float reference")] = "error",
+    force: Annotated[bool, typer.Option(help="ignore the cache and rebuild")] = False,
+) -> None:
+    """Compile MODEL for a target into an artifact directory, then self-check it against the float model."""
+    import accelc
+    from accelc.data import load_npy
+
+    try:
+        passes = list(pass_ or [])
+        if prune is not None:
+            passes.append(f"prune:sparsity={prune}")
+        if quantize:
+            passes.append(f"quantize:{quantize}")
+        if depthwise:
+            passes.append("depthwise")
+        options = _fpga_options(fpga_backend, part, clock_period, io_type, strategy, reuse_factor, precision) \
+            if target == "fpga" else {}
+        if allow_fallback:
+            options["allow_fallback"] = True
+        calib = load_npy(calibration) if calibration else None
+        start = time.perf_counter()
+        with err.status(f"compiling {model} for {target} ..."):
+            art = accelc.compile(model, target=target, input_shape=_shape(input_shape), passes=passes, out=output,
+                                 calibration=calib, options=options, trust_pickle=trust_pickle,
+                                 self_check=self_check, force=force)
+        seconds = time.perf_counter() - start
+    except AccelcError as e:
+        _fail(e)
+    tgt = art.manifest["target"]
+    if tgt.get("fallback"):
+        err.print("[yellow]accelc: warning:[/] cuda provider unavailable: this artifact runs on CPU (--allow-fallback)")
+    check = art.manifest.get("self_check")
+    out.print(f"[green]compiled[/] {model} -> {art.path} (target {art.target}, {seconds:.1f} s)")
+    if check:
+        agree = check.get("top1_agreement")
+        out.print(f"  self-check on {check['samples']} inputs: max abs err {check['max_abs_err']:.3g}, "
+                  f"cosine {check['cosine']:.6f}" + (f", top-1 agreement {agree:.3f}" if agree is not None else "")
+                  + ("" if check["passed"] else " [red](FAILED)[/]"))
+
+
+def _verify_inputs(art, data: Optional[Path], random: Optional[int], dataset: Optional[str], seed: int):
+    from accelc.data import load_dataset, load_npy, random_inputs
+
+    given = [x is not None for x in (data, random, dataset)]
+    if sum(given) > 1:
+        raise AccelcError("give one of --data, --random, --dataset")
+    if dataset:
+        return load_dataset(dataset, art.inputs)
+    if data:
+        return load_npy(data), None
+    return random_inputs(art.inputs, random or 16, seed)[0], None
+
+
+@app.command()
+def verify(
+    artifact: Annotated[Path, typer.Argument(help="artifact directory")],
+    data: Annotated[Optional[Path], typer.Option(help=".npy inputs (N, ...) in the source layout")] = None,
+    random: Annotated[Optional[int], typer.Option(help="N seeded N(0,1) inputs (default 16)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="'digits' (scikit-learn load_digits test split)")] = None,
+    atol: Annotated[Optional[float], typer.Option(help="fail (exit 1) when max abs error exceeds this")] = None,
+    min_agreement: Annotated[Optional[float], typer.Option(help="fail (exit 1) below this top-1 agreement")] = None,
+    seed: Annotated[int, typer.Option(help="seed for --random")] = 0,
+    per_layer: Annotated[bool, typer.Option(help="per-layer error table (fpga)")] = True,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the report as JSON")] = None,
+) -> None:
+    """Compare ARTIFACT with the float reference: max abs error, RMSE, cosine, top-1 agreement, per layer."""
+    import accelc
+
+    try:
+        art = accelc.load(artifact)
+        x, labels = _verify_inputs(art, data, random, dataset, seed)
+        report = accelc.verify(art, x, labels=labels, atol=atol, min_agreement=min_agreement, per_layer=per_layer)
+    except AccelcError as e:
+        _fail(e)
+    table = Table(title=f"{art.path} ({art.target}) vs float reference, {report.samples} inputs")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("max abs error", f"{report.max_abs_err:.4g}")
+    table.add_row("RMSE", f"{report.rmse:.4g}")
+    table.add_row("cosine similarity", f"{report.cosine:.6f}")
+    if report.top1_agreement is not None:
+        table.add_row("top-1 agreement", f"{report.top1_agreement:.4f}")
+    if report.accuracy_reference is not None:
+        table.add_row("accuracy (float reference)", f"{report.accuracy_reference:.4f}")
+        table.add_row(f"accuracy ({art.target})", f"{report.accuracy_artifact:.4f}")
+    out.print(table)
+    if report.per_layer:
+        lt = Table(title="per layer (hls4ml trace vs ONNX node outputs)")
+        for col in ("layer", "onnx node", "shape", "max abs err", "rel err", ""):
+            lt.add_column(col)
+        for row in report.per_layer:
+            lt.add_row(row.layer, row.onnx_node or "", "x".join(map(str, row.shape)), f"{row.max_abs_err:.3g}",
+                       f"{row.rel_err:.3g}", "[red]<- error jumps here[/]" if row.jump else "")
+        out.print(lt)
+    if json_out:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2))
+    if not report.passed:
+        err.print(f"[bold red]accelc: verification failed:[/] {'; '.join(report.violations)}")
+        raise typer.Exit(1)
+    out.print("[green]verification passed[/]" if (atol is not None or min_agreement is not None) else "")
+
+
+@app.command()
+def run(
+    artifact: Annotated[Path, typer.Argument(help="artifact directory")],
+    input: Annotated[Path, typer.Argument(help=".npy input (N, ...) or one sample")],  # noqa: A002
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help=".npy file for the output")] = None,
+) -> None:
+    """Run ARTIFACT on INPUT (.npy) and save or print the output."""
+    import numpy as np
+
+    import accelc
+    from accelc.data import load_npy
+
+    try:
+        art = accelc.load(artifact)
+        y = art.predict(load_npy(input))
+    except AccelcError as e:
+        _fail(e)
+    ys = y if isinstance(y, list) else [y]
+    if output:
+        np.save(output, ys[0])
+        for k, extra in enumerate(ys[1:], 1):
+            np.save(output.with_name(f"{output.stem}_{k}{output.suffix}"), extra)
+        out.print(f"wrote {output} {tuple(ys[0].shape)}")
+    else:
+        np.set_printoptions(precision=5, suppress=True, linewidth=120)
+        for v in ys:
+            out.print(v)
+
+
+@app.command()
+def inspect(
+    model: Annotated[Path, typer.Argument(help="model file or artifact directory")],
+    input_shape: Annotated[Optional[str], typer.Option(help="e.g. 1,1,28,28 (for .pt files)")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="only this target's support")] = None,
+    trust_pickle: Annotated[bool, typer.Option(help="allow loading a pickled nn.Module")] = False,
+) -> None:
+    """Ops, shapes, params, MACs and per-target support of a model; or what an artifact holds."""
+    from accelc.inspect import inspect_artifact, inspect_model
+
+    try:
+        if model.is_dir():
+            inspect_artifact(model, out)
+        else:
+            inspect_model(model, _shape(input_shape), target, trust_pickle, out)
+    except AccelcError as e:
+        _fail(e)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("accelc: interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
