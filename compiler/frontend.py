@@ -109,7 +109,9 @@ def _failing_as(what: str) -> Iterator[None]:
     """Turn any failure inside into a one-line ModelLoadError "<what>: <first line of the cause>"."""
     try:
         yield
-    except Exception as e:  # (no block using this raises a ModelLoadError of its own)
+    except ModelLoadError:
+        raise
+    except Exception as e:
         raise ModelLoadError(f"{what}: {_first_line(e)}") from e
 
 
@@ -172,30 +174,27 @@ def _load_exported(path: Path, shapes: Shapes) -> tuple[onnx.ModelProto, Shapes]
             raise ModelLoadError(f"{path.name} was exported for input shape {exported}, not {shapes}")
         # ExportedProgram.module() refuses .eval()/.train(), which the TorchScript exporter calls, so trace it
         # first. Tracing bakes sizes in, hence static shapes (no dynamic batch axis is declared).
-        shapes, dtypes = exported, [v.dtype for v in vals]
         try:
-            dummies = tuple(torch.randn(s).to(t) for s, t in zip(shapes, dtypes, strict=True))
+            dummies = tuple(torch.randn(s).to(v.dtype) for s, v in zip(exported, vals, strict=True))
             with _quiet(), torch.no_grad():
                 traced = torch.jit.trace(ep.module(), dummies)
-            return _export_module(traced, shapes, "torch.export", batch_axis=False, dtypes=dtypes), shapes
+            return _export_module(traced, exported, "torch.export", dummies), exported
         except Exception:
             pass  # fall through to the dynamo exporter, which understands ExportedPrograms natively
     with _failing_as("torch.onnx cannot export the torch.export model"), _quiet():
         return torch.onnx.export(ep, dynamo=True, verbose=False).model_proto, shapes
 
 
-def _export_module(
-    module: Any, shapes: Shapes, kind: str, batch_axis: bool = True, dtypes: list | None = None
-) -> onnx.ModelProto:
-    """Export a torch module to ONNX with the TorchScript exporter (opset 13), batch axis dynamic."""
+def _export_module(module: Any, shapes: Shapes, kind: str, dummies: tuple = ()) -> onnx.ModelProto:
+    """Export a torch module to ONNX with the TorchScript exporter (opset 13). The batch axis is dynamic,
+    unless the caller passes the dummy inputs of a trace (whose sizes are baked in)."""
     import torch
 
     if not isinstance(module, torch.nn.Module):
         raise ModelLoadError(f"cannot load a {type(module).__name__}: expected a model path or an nn.Module")
     if shapes is None:
         raise ModelLoadError(f"input shape is required for {kind} models: {_SHAPE_HINT}")
-    dtypes = dtypes or [torch.float32] * len(shapes)
-    dummies = tuple(torch.randn(s).to(t) for s, t in zip(shapes, dtypes, strict=True))
+    batch_axis, dummies = not dummies, dummies or tuple(torch.randn(s) for s in shapes)
     was_training = module.training
     module.eval()  # export inference behaviour (Dropout off, BatchNorm running stats); restored below
     try:
@@ -230,9 +229,8 @@ def _quiet() -> Iterator[None]:
         with contextlib.suppress(ImportError, AttributeError):
             from torch.onnx._internal.torchscript_exporter import utils
 
-            stack.enter_context(
-                mock.patch.object(utils, "setup_onnx_logging", lambda _: contextlib.nullcontext())
-            )
+            no_log = mock.patch.object(utils, "setup_onnx_logging", lambda _: contextlib.nullcontext())
+            stack.enter_context(no_log)
             torch._C._jit_set_onnx_log_enabled(False)
         logger.setLevel(logging.ERROR)
         stack.callback(logger.setLevel, level)

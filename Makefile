@@ -1,0 +1,34 @@
+# One command sets everything up and runs the demo; one runs the tests. Both self-install.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+ACCELC := $(VENV)/bin/accelc
+PYTHON ?= python3
+
+.PHONY: install demo test test-fast lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# Pinned first: a bare torch requirement would pull a multi-GB CUDA build.
+	$(VENV)/bin/pip install -q torch==2.13.0
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(ACCELC) compile examples/lenet/lenet.pt --target fpga --input-shape 1,1,28,28 -o build/lenet-fpga
+	$(ACCELC) verify build/lenet-fpga --random 32
+	$(PY) examples/digits/evaluate.py
+
+test: install
+	$(VENV)/bin/pytest -n 2 -q
+
+test-fast: install
+	$(VENV)/bin/pytest -n 2 -q -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf build accelc-out
