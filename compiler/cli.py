@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,8 +17,8 @@ from accelc.errors import AccelcError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="accelc: compile PyTorch/ONNX models for cpu, cuda (ONNX Runtime) and fpga (hls4ml), verified.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 _state = {"debug": False}
 
 
@@ -39,7 +39,7 @@ def _fail(e: Exception) -> None:
 def _shape(text: str | None):
     if text is None:
         return None
-    from accelc.frontend import parse_shape
+    from accelc.spec import parse_shape
 
     parts = [p for p in text.split(";") if p.strip()]
     return [parse_shape(p) for p in parts] if len(parts) > 1 else parse_shape(parts[0])
@@ -55,20 +55,20 @@ def _fpga_options(backend, part, clock_period, io_type, strategy, reuse_factor, 
 def compile(  # noqa: A001
     model: Annotated[Path, typer.Argument(help=".onnx, .pt (TorchScript) or .pt2 (torch.export) file")],
     target: Annotated[str, typer.Option("--target", "-t", help="cpu | cuda | fpga")] = "cpu",
-    input_shape: Annotated[Optional[str], typer.Option(help="e.g. 1,1,28,28 (';' between several inputs)")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="artifact directory")] = None,
-    pass_: Annotated[Optional[list[str]], typer.Option("--pass", help="NAME[:k=v,...], repeatable")] = None,
-    prune: Annotated[Optional[float], typer.Option(help="shortcut for --pass prune:sparsity=X")] = None,
-    quantize: Annotated[Optional[str], typer.Option(help="shortcut for --pass quantize:MODE")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="e.g. 1,1,28,28 (';' between several inputs)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="artifact directory")] = None,
+    pass_: Annotated[list[str] | None, typer.Option("--pass", help="NAME[:k=v,...], repeatable")] = None,
+    prune: Annotated[float | None, typer.Option(help="shortcut for --pass prune:sparsity=X")] = None,
+    quantize: Annotated[str | None, typer.Option(help="shortcut for --pass quantize:MODE")] = None,
     depthwise: Annotated[bool, typer.Option(help="shortcut for --pass depthwise")] = False,
-    calibration: Annotated[Optional[Path], typer.Option(help=".npy calibration inputs")] = None,
-    fpga_backend: Annotated[Optional[str], typer.Option(help="vitis | vivado | quartus | oneapi | catapult")] = None,
-    part: Annotated[Optional[str], typer.Option(help="FPGA part number")] = None,
-    clock_period: Annotated[Optional[float], typer.Option(help="clock period in ns")] = None,
-    io_type: Annotated[Optional[str], typer.Option(help="parallel | stream (default: by model)")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="latency | resource (default: by layer size)")] = None,
-    reuse_factor: Annotated[Optional[int], typer.Option(help="hls4ml reuse factor")] = None,
-    precision: Annotated[Optional[str], typer.Option(help="blanket hls4ml type, e.g. 'fixed<16,6>' "
+    calibration: Annotated[Path | None, typer.Option(help=".npy calibration inputs")] = None,
+    fpga_backend: Annotated[str | None, typer.Option(help="vitis | vivado | quartus | oneapi | catapult")] = None,
+    part: Annotated[str | None, typer.Option(help="FPGA part number")] = None,
+    clock_period: Annotated[float | None, typer.Option(help="clock period in ns")] = None,
+    io_type: Annotated[str | None, typer.Option(help="parallel | stream (default: by model)")] = None,
+    strategy: Annotated[str | None, typer.Option(help="latency | resource (default: by layer size)")] = None,
+    reuse_factor: Annotated[int | None, typer.Option(help="hls4ml reuse factor")] = None,
+    precision: Annotated[str | None, typer.Option(help="blanket hls4ml type, e.g. 'fixed<16,6>' "
                                                             "(default: per-layer types from ranges)")] = None,
     allow_fallback: Annotated[bool, typer.Option(help="cuda: run on CPU when the CUDA provider is absent")] = False,
     trust_pickle: Annotated[bool, typer.Option(help="allow loading a pickled nn.Module (runs its code!)")] = False,
@@ -112,7 +112,7 @@ def compile(  # noqa: A001
                   + ("" if check["passed"] else " [red](FAILED)[/]"))
 
 
-def _verify_inputs(art, data: Optional[Path], random: Optional[int], dataset: Optional[str], seed: int):
+def _verify_inputs(art, data: Path | None, random: int | None, dataset: str | None, seed: int):
     from accelc.data import load_dataset, load_npy, random_inputs
 
     given = [x is not None for x in (data, random, dataset)]
@@ -128,14 +128,14 @@ def _verify_inputs(art, data: Optional[Path], random: Optional[int], dataset: Op
 @app.command()
 def verify(
     artifact: Annotated[Path, typer.Argument(help="artifact directory")],
-    data: Annotated[Optional[Path], typer.Option(help=".npy inputs (N, ...) in the source layout")] = None,
-    random: Annotated[Optional[int], typer.Option(help="N seeded N(0,1) inputs (default 16)")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="'digits' (scikit-learn load_digits test split)")] = None,
-    atol: Annotated[Optional[float], typer.Option(help="fail (exit 1) when max abs error exceeds this")] = None,
-    min_agreement: Annotated[Optional[float], typer.Option(help="fail (exit 1) below this top-1 agreement")] = None,
+    data: Annotated[Path | None, typer.Option(help=".npy inputs (N, ...) in the source layout")] = None,
+    random: Annotated[int | None, typer.Option(help="N seeded N(0,1) inputs (default 16)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="'digits' (scikit-learn load_digits test split)")] = None,
+    atol: Annotated[float | None, typer.Option(help="fail (exit 1) when max abs error exceeds this")] = None,
+    min_agreement: Annotated[float | None, typer.Option(help="fail (exit 1) below this top-1 agreement")] = None,
     seed: Annotated[int, typer.Option(help="seed for --random")] = 0,
     per_layer: Annotated[bool, typer.Option(help="per-layer error table (fpga)")] = True,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the report as JSON")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON")] = None,
 ) -> None:
     """Compare ARTIFACT with the float reference: max abs error, RMSE, cosine, top-1 agreement, per layer."""
     import accelc
@@ -178,7 +178,7 @@ def verify(
 def run(
     artifact: Annotated[Path, typer.Argument(help="artifact directory")],
     input: Annotated[Path, typer.Argument(help=".npy input (N, ...) or one sample")],  # noqa: A002
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help=".npy file for the output")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help=".npy file for the output")] = None,
 ) -> None:
     """Run ARTIFACT on INPUT (.npy) and save or print the output."""
     import numpy as np
@@ -206,8 +206,8 @@ def run(
 @app.command()
 def inspect(
     model: Annotated[Path, typer.Argument(help="model file or artifact directory")],
-    input_shape: Annotated[Optional[str], typer.Option(help="e.g. 1,1,28,28 (for .pt files)")] = None,
-    target: Annotated[Optional[str], typer.Option("--target", "-t", help="only this target's support")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="e.g. 1,1,28,28 (for .pt files)")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="only this target's support")] = None,
     trust_pickle: Annotated[bool, typer.Option(help="allow loading a pickled nn.Module")] = False,
 ) -> None:
     """Ops, shapes, params, MACs and per-target support of a model; or what an artifact holds."""

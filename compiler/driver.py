@@ -12,17 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx_ir as ir
 
 from accelc import __version__
 from accelc.artifact import FORMAT_VERSION, MODEL, REFERENCE, Artifact, load, write_atomically, write_manifest
-from accelc.backends import get_target
-from accelc.data import random_inputs
 from accelc.errors import AccelcError, UnsupportedOpError, VerificationError
-from accelc.passes import AccelcPass, PassContext, run_passes
-from accelc.verify import FidelityReport, verify
+
+# The heavy modules (onnx-ir, ONNX Runtime, torch, hls4ml) are imported inside compile(), after the
+# cache lookup, so that an unchanged model recompiles in well under a second.
 
 log = logging.getLogger("accelc")
+# The keys of accelc.backends.TARGETS, named here so a cached compile need not import the runtimes.
+TARGET_NAMES = ("cpu", "cuda", "fpga")
 SELF_CHECK_SAMPLES = 8
 SELF_CHECK_SEED = 1234
 # What the target's arithmetic explains: float runtimes agree to rounding, fixed point to a few %.
@@ -60,7 +60,7 @@ def _normalize_shape(input_shape) -> list[tuple[int, ...]] | None:
     if input_shape is None:
         return None
     if isinstance(input_shape, str):
-        from accelc.frontend import parse_shape
+        from accelc.spec import parse_shape
 
         return [parse_shape(input_shape)]
     items = list(input_shape)
@@ -69,15 +69,18 @@ def _normalize_shape(input_shape) -> list[tuple[int, ...]] | None:
     return [tuple(int(d) for d in s) for s in items]
 
 
-def _self_check(art: Artifact, calibration: np.ndarray | None) -> FidelityReport:
+def _self_check(art: Artifact, calibration: np.ndarray | None):
+    import onnx
+
+    from accelc.data import random_inputs
+    from accelc.reference import Reference
+    from accelc.verify import verify
+
     if calibration is not None:
         x = [np.asarray(calibration, dtype=np.float32)[:SELF_CHECK_SAMPLES]]
     else:
         x = random_inputs(art.inputs, SELF_CHECK_SAMPLES, SELF_CHECK_SEED)
     report = verify(art, x, per_layer=False)
-    from accelc.reference import Reference
-    import onnx
-
     ref_scale = max(1.0, float(np.max(np.abs(Reference(onnx.load(str(art.reference_path))).run(x)[0]))))
     tol = SELF_CHECK_RTOL[art.target] * ref_scale
     report.thresholds = {"atol": tol}
@@ -91,7 +94,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     source: Any,
     target: str = "cpu",
     input_shape: Sequence[int] | Sequence[Sequence[int]] | str | None = None,
-    passes: Sequence[str | AccelcPass] = (),
+    passes: Sequence[Any] = (),
     out: str | Path | None = None,
     calibration: np.ndarray | None = None,
     options: dict | None = None,
@@ -102,7 +105,8 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     """Compile a model file or nn.Module for a target into an artifact directory (see DESIGN.md)."""
     if self_check not in ("error", "warn", "off"):
         raise AccelcError(f"self_check must be 'error', 'warn' or 'off', not {self_check!r}")
-    tgt = get_target(target)
+    if target not in TARGET_NAMES:
+        raise AccelcError(f"unknown target '{target}'; choose one of: {', '.join(TARGET_NAMES)}")
     options = dict(options or {})
     shapes = _normalize_shape(input_shape)
     out = Path(out) if out is not None else _default_out(source, target)
@@ -117,9 +121,14 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
             if cached is not None:
                 return cached
 
+    import onnx_ir as ir
+
+    from accelc.backends import get_target
     from accelc.frontend import load as load_model
+    from accelc.passes import PassContext, run_passes
     from accelc.transforms import Canonicalize
 
+    tgt = get_target(target)
     loaded = load_model(source, input_shape=shapes, trust_pickle=trust_pickle)
     if key is None:
         key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration)

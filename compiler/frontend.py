@@ -24,7 +24,7 @@ import onnx  # also imports onnx.shape_inference and onnx.version_converter
 import onnx_ir as ir
 
 from .errors import ModelLoadError
-from .spec import TensorSpec, layout_for_rank
+from .spec import TensorSpec, layout_for_rank, parse_shape  # noqa: F401 - parse_shape is re-exported
 
 MIN_OPSET = 13
 _SHAPE_HINT = "pass --input-shape 1,1,28,28 (API: input_shape=(1,1,28,28))"
@@ -45,17 +45,6 @@ class LoadedModel:
     source: str  # path string, or "<nn.Module ClassName>"
     sha256: str  # of the source file; for an nn.Module, of the exported ONNX bytes
     kind: str  # "onnx" | "torchscript" | "torch.export" | "nn.Module" | "pickled nn.Module"
-
-
-def parse_shape(text: str) -> Shape:
-    """Parse a CLI shape such as "1,1,28,28" (or "1x1x28x28") into a tuple of positive ints."""
-    try:
-        shape = tuple(int(p) for p in str(text).strip("()[] ").replace("x", ",").split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) <= 0:
-        raise ModelLoadError(f"invalid input shape '{text}': expected positive integers like 1,1,28,28")
-    return shape
 
 
 def load(

@@ -9,8 +9,8 @@ import numpy as np
 import onnx_ir as ir
 
 from accelc.errors import AccelcError
-from accelc.hls.extensions import register as register_extensions
 from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, save_meta
+from accelc.hls.extensions import register as register_extensions
 from accelc.hls.prepare import prepare
 from accelc.hls.project import BACKENDS, FpgaOptions, build_config, write_project
 from accelc.reference import Reference
@@ -50,8 +50,8 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
     save_meta(hls_dir, emulator_meta(hls_model, prepared.node_names))
     t1 = time.perf_counter()
     build = build_emulator(hls_dir, DEFAULT_OPT_FLAG)
-    layers = {name: c.get("Precision", {}) for name, c in cfg["LayerName"].items()
-              if name in {n.name for n in prepared.model.graph.node} or name in {i.name for i in prepared.model.graph.input}}
+    real = {n.name for n in prepared.model.graph.node} | {i.name for i in prepared.model.graph.input}
+    layers = {name: c.get("Precision", {}) for name, c in cfg["LayerName"].items() if name in real}
     strategies = {name: c["Strategy"] for name, c in cfg["LayerName"].items() if "Strategy" in c}
     return {
         "backend": opts.backend,

@@ -8,4 +8,12 @@ from accelc.transforms.name_nodes import NameNodes
 from accelc.transforms.normalize_opset import NormalizeOpset
 from accelc.transforms.remove_noops import RemoveNoOps
 
-__all__ = ["Canonicalize", "FoldBatchNorm", "FoldConstants", "InferShapes", "NameNodes", "NormalizeOpset", "RemoveNoOps"]
+__all__ = [
+    "Canonicalize",
+    "FoldBatchNorm",
+    "FoldConstants",
+    "InferShapes",
+    "NameNodes",
+    "NormalizeOpset",
+    "RemoveNoOps",
+]

@@ -26,7 +26,6 @@ from copy import copy
 from pathlib import Path
 from typing import Any
 
-from accelc.errors import AccelcError
 from hls4ml.backends import get_backend
 from hls4ml.backends.template import FunctionCallTemplate, LayerConfigTemplate
 from hls4ml.converters.onnx_to_hls import (
@@ -39,6 +38,8 @@ from hls4ml.model.attributes import Attribute, ConfigurableAttribute, TypeAttrib
 from hls4ml.model.layers import Layer, layer_map, register_layer
 from hls4ml.model.optimizer import get_available_passes
 from hls4ml.model.types import FixedPrecisionType, RoundingMode, SaturationMode, UnspecifiedPrecisionType
+
+from accelc.errors import AccelcError
 
 ONNX_OP = "LogSoftmax"
 HEADER = Path(__file__).resolve().with_name("nnet_logsoftmax.h")
