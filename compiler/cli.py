@@ -171,7 +171,8 @@ def verify(
     if not report.passed:
         err.print(f"[bold red]accelc: verification failed:[/] {'; '.join(report.violations)}")
         raise typer.Exit(1)
-    out.print("[green]verification passed[/]" if (atol is not None or min_agreement is not None) else "")
+    if atol is not None or min_agreement is not None:
+        out.print("[green]verification passed[/]")
 
 
 @app.command()
