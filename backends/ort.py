@@ -101,7 +101,7 @@ class CudaTarget(CpuTarget):
                     f"target 'cuda' needs ONNX Runtime's {self.provider}, but onnxruntime {ort.__version__} here "
                     f"offers only {', '.join(available)}; {CUDA_INSTALL_HINT}"
                 )
-            log.warning("cuda: %s is not available; running on CPUExecutionProvider (--allow-fallback)", self.provider)
+            _warn_once(f"cuda: {self.provider} is not available; running on CPUExecutionProvider (--allow-fallback)")
             return _cpu_fallback(path, options)
         sess = ort.InferenceSession(
             str(path), session_options(options.get("threads")), providers=[self.provider, "CPUExecutionProvider"]
@@ -113,8 +113,18 @@ class CudaTarget(CpuTarget):
                     f"target 'cuda': {self.provider} is installed but failed to initialise (CUDA/cuDNN libraries "
                     f"missing or no GPU); session providers: {sess.get_providers()}; {CUDA_INSTALL_HINT}"
                 )
-            log.warning("cuda: %s failed to initialise; running on CPU (--allow-fallback)", self.provider)
+            _warn_once(f"cuda: {self.provider} failed to initialise; running on CPU (--allow-fallback)")
         return OrtRunner(sess, f"ONNX Runtime {ort.__version__} ({sess.get_providers()[0]})")
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    # Every session creation would repeat it (lowering, self-check, verify): once per process is enough.
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
 
 
 def _cpu_fallback(path: Path, options: dict) -> OrtRunner:

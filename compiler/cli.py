@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from accelc.errors import AccelcError
@@ -32,7 +33,7 @@ def _fail(e: Exception) -> None:
     if _state["debug"]:
         raise e
     code = getattr(e, "exit_code", 2)
-    err.print(f"[bold red]accelc: error:[/] {e}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]accelc: error:[/] {escape(str(e))}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -169,7 +170,7 @@ def verify(
     if json_out:
         json_out.write_text(json.dumps(report.to_dict(), indent=2))
     if not report.passed:
-        err.print(f"[bold red]accelc: verification failed:[/] {'; '.join(report.violations)}")
+        err.print(f"[bold red]accelc: verification failed:[/] {escape('; '.join(report.violations))}")
         raise typer.Exit(1)
     if atol is not None or min_agreement is not None:
         out.print("[green]verification passed[/]")
