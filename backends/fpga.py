@@ -9,7 +9,6 @@ import onnx_ir as ir
 
 from accelc.backends.base import Unsupported
 from accelc.errors import AccelcError
-from accelc.hls.support import fpga_supports
 
 
 class FpgaRunner:
@@ -39,6 +38,8 @@ class FpgaTarget:
     name = "fpga"
 
     def supports(self, model: ir.Model) -> list[Unsupported]:
+        from accelc.hls.support import fpga_supports  # lazily: accelc.hls.support imports accelc.backends.base
+
         return fpga_supports(model)
 
     def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None = None) -> dict:

@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from accelc.backends.base import Unsupported
 from accelc.errors import TargetUnavailableError
+from accelc.reference import run_batched
 
 log = logging.getLogger("accelc")
 
@@ -42,7 +43,7 @@ class OrtRunner:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         feeds = {i.name: np.ascontiguousarray(x, dtype=np.float32) for i, x in zip(self.session.get_inputs(), inputs)}
-        return [np.asarray(y) for y in self.session.run(None, feeds)]
+        return [np.asarray(y) for y in run_batched(self.session, feeds)]
 
 
 def ort_supports(model: ir.Model, target: str) -> list[Unsupported]:

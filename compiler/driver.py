@@ -73,8 +73,8 @@ def _self_check(art: Artifact, calibration: np.ndarray | None):
     import onnx
 
     from accelc.data import random_inputs
+    from accelc.fidelity import verify
     from accelc.reference import Reference
-    from accelc.verify import verify
 
     if calibration is not None:
         x = [np.asarray(calibration, dtype=np.float32)[:SELF_CHECK_SAMPLES]]

@@ -6,6 +6,20 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from accelc.errors import AccelcError
+
+
+def run_batched(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """session.run, also for a model exported with a fixed batch (e.g. 1): run it chunk by chunk."""
+    fixed = session.get_inputs()[0].shape[0]
+    n = next(iter(feeds.values())).shape[0]
+    if not isinstance(fixed, int) or fixed <= 0 or n == fixed:
+        return session.run(None, feeds)
+    if n % fixed:
+        raise AccelcError(f"the model was exported with a fixed batch of {fixed}; got {n} samples")
+    parts = [session.run(None, {k: v[i : i + fixed] for k, v in feeds.items()}) for i in range(0, n, fixed)]
+    return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+
 
 class Reference:
     """Runs a float ONNX model on CPU; `run_all` also returns every node's first output, by node name."""
@@ -22,7 +36,7 @@ class Reference:
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         feeds = {n: np.asarray(x, dtype=np.float32) for n, x in zip(self.input_names, inputs)}
-        return self._session.run(None, feeds)
+        return run_batched(self._session, feeds)
 
     def run_all(self, inputs: list[np.ndarray]) -> dict[str, np.ndarray]:
         """node name -> that node's first output, for per-layer comparisons and range calibration."""
@@ -41,7 +55,7 @@ class Reference:
             self._all = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
         feeds = {n: np.asarray(x, dtype=np.float32) for n, x in zip(self.input_names, inputs)}
         names = [o.name for o in self._all.get_outputs()]
-        values = dict(zip(names, self._all.run(None, feeds)))
+        values = dict(zip(names, run_batched(self._all, feeds)))
         return {node: values[t] for node, t in self._node_outputs.items() if t in values}
 
 

@@ -34,6 +34,4 @@ class NormalizeOpset(AccelcPass):
 
 
 def _replace_contents(model: ir.Model, new: ir.Model) -> None:
-    model.graph = new.graph
-    model.graph.opset_imports.clear()
-    model.graph.opset_imports.update(new.opset_imports)
+    model.graph = new.graph  # the graph carries its opset imports

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import numpy as np
 import onnx_ir as ir
 from onnx_ir.passes.common import IdentityEliminationPass
-from onnxscript import rewriter
-from onnxscript.rewriter.rules.common import dropout_inference_rule, dropout_zero_rule
 
 from accelc.passes import AccelcPass, PassResult, register
 from accelc.transforms._util import op_counts
+
+
+def _inference_dropout(node: ir.Node) -> bool:
+    """A Dropout that is the identity: not in training mode and its mask output unused."""
+    if node.op_type != "Dropout" or node.domain not in ("", "ai.onnx"):
+        return False
+    if len(node.outputs) > 1 and node.outputs[1].uses():
+        return False
+    # opset >= 12: training_mode is input 2 (absent = False); older opsets have no training input.
+    training = node.inputs[2] if len(node.inputs) > 2 else None
+    if training is None:
+        return True
+    const = training.const_value
+    return const is not None and not bool(np.asarray(const.numpy()).reshape(-1)[0])
 
 
 @register
@@ -17,9 +30,18 @@ class RemoveNoOps(AccelcPass):
 
     def call(self, model: ir.Model) -> PassResult:
         before = op_counts(model)
-        # Dropout becomes Identity (inference semantics), then every Identity is bypassed.
-        rewriter.rewrite(model, pattern_rewrite_rules=[dropout_inference_rule, dropout_zero_rule])
+        # onnxscript's dropout rules match the pre-opset-12 attribute form only, so Dropout is
+        # turned into Identity here, then every Identity is bypassed by onnx-ir's pass.
+        for node in list(model.graph):
+            if _inference_dropout(node):
+                node.op_type = "Identity"
+                node.resize_inputs(1)
+                node.resize_outputs(1)
+                for name in list(node.attributes):
+                    del node.attributes[name]
         IdentityEliminationPass()(model)
         after = op_counts(model)
         removed = {op: before.get(op, 0) - after.get(op, 0) for op in ("Dropout", "Identity")}
-        return PassResult(model, any(removed.values()), stats={"removed": removed})
+        kept = after.get("Dropout", 0)
+        warnings = [f"{kept} Dropout node(s) in training mode or with a used mask were kept"] if kept else []
+        return PassResult(model, any(removed.values()), stats={"removed": removed}, warnings=warnings)

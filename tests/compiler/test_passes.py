@@ -23,8 +23,15 @@ from accelc.passes import (
     run_passes,
 )
 
-BUILTIN = {"canonicalize", "fold-batchnorm", "fold-constants", "infer-shapes", "name-nodes", "normalize-opset",
-           "remove-noops"}
+BUILTIN = {
+    "canonicalize",
+    "fold-batchnorm",
+    "fold-constants",
+    "infer-shapes",
+    "name-nodes",
+    "normalize-opset",
+    "remove-noops",
+}
 
 
 def _mlp() -> onnx.ModelProto:
@@ -36,11 +43,14 @@ def _mlp() -> onnx.ModelProto:
         helper.make_node("Relu", ["i"], ["y"], name="relu"),
     ]
     graph = helper.make_graph(
-        nodes, "mlp",
+        nodes,
+        "mlp",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])],
-        [numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "w"),
-         numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "b")],
+        [
+            numpy_helper.from_array(rng.standard_normal((3, 4)).astype(np.float32), "w"),
+            numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "b"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
@@ -61,7 +71,9 @@ class _Noop(AccelcPass):
     name = "test-noop"
 
     def call(self, model: ir.Model) -> PassResult:
-        return PassResult(model, False, stats={"seen": sum(1 for _ in model.graph)}, warnings=["nothing to do"])
+        return PassResult(
+            model, False, stats={"seen": sum(1 for _ in model.graph)}, warnings=["nothing to do"]
+        )
 
 
 class _Boom(AccelcPass):
@@ -110,9 +122,14 @@ class _RenameRelu(AccelcPass):
         ("quantize:int8", ("quantize", {"mode": "int8"})),
         ("prune:sparsity=0.5,scope=global", ("prune", {"sparsity": 0.5, "scope": "global"})),
         ("prune:sparsity=1", ("prune", {"sparsity": 1})),
-        (" prune : sparsity = 0.25 , mode = structured ", ("prune", {"sparsity": 0.25, "mode": "structured"})),
-        ("x:flag=true,off=False,on=yes,n=no,a=ON,b=off", ("x", {"flag": True, "off": False, "on": True,
-                                                             "n": False, "a": True, "b": False})),
+        (
+            " prune : sparsity = 0.25 , mode = structured ",
+            ("prune", {"sparsity": 0.25, "mode": "structured"}),
+        ),
+        (
+            "x:flag=true,off=False,on=yes,n=no,a=ON,b=off",
+            ("x", {"flag": True, "off": False, "on": True, "n": False, "a": True, "b": False}),
+        ),
         ("x:k=-3,f=1e-3", ("x", {"k": -3, "f": 1e-3})),
         ("x:a=1,,b=2,", ("x", {"a": 1, "b": 2})),
     ],
@@ -207,7 +224,12 @@ def test_pipeline_collects_one_record_per_pass() -> None:
     pipeline = Pipeline([_Noop(), create_pass("remove-noops"), _RenameRelu(), _Noop()])
     result = pipeline(model)
 
-    assert [r.name for r in pipeline.records] == ["test-noop", "remove-noops", "test-rename-relu", "test-noop"]
+    assert [r.name for r in pipeline.records] == [
+        "test-noop",
+        "remove-noops",
+        "test-rename-relu",
+        "test-noop",
+    ]
     assert [r.modified for r in pipeline.records] == [False, True, True, False]
     assert all(isinstance(r, PassRecord) and r.seconds >= 0 for r in pipeline.records)
     assert pipeline.records[0].stats == {"seen": 3}

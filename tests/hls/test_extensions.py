@@ -14,13 +14,14 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from accelc.hls import extensions
-from accelc.hls.extensions.logsoftmax import DEFAULT_RESULT_PRECISION, UnsupportedLogSoftmaxError
 from onnx import TensorProto, helper, numpy_helper
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
 from qonnx.transformation.gemm_to_matmul import GemmToMatMul
 from qonnx.util.cleanup import cleanup_model
+
+from accelc.hls import extensions
+from accelc.hls.extensions.logsoftmax import DEFAULT_RESULT_PRECISION, UnsupportedLogSoftmaxError
 
 N_IN, N_OUT, N_SAMPLES, ATOL = 16, 10, 16, 0.05
 

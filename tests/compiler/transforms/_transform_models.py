@@ -13,11 +13,13 @@ def const(name: str, array) -> onnx.TensorProto:
     return numpy_helper.from_array(np.asarray(array, dtype=np.float32), name)
 
 
-def make(nodes: list, inputs: dict[str, list], outputs: dict[str, list], inits: list | None = None,
-         opset: int = 13) -> onnx.ModelProto:
+def make(
+    nodes: list, inputs: dict[str, list], outputs: dict[str, list], inits: list | None = None, opset: int = 13
+) -> onnx.ModelProto:
     """A checked model; inputs/outputs map names to shapes ('N' for a symbolic batch)."""
     graph = helper.make_graph(
-        nodes, "test",
+        nodes,
+        "test",
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()],
         [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()],
         inits or [],
@@ -31,13 +33,16 @@ def make(nodes: list, inputs: dict[str, list], outputs: dict[str, list], inits: 
 def run(model: ir.Model | onnx.ModelProto, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     proto = ir.to_proto(model) if isinstance(model, ir.Model) else model
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # compare graphs, not ORT's fusions
+    opts.graph_optimization_level = (
+        ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    )  # compare graphs, not ORT's fusions
     sess = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     return sess.run(None, feeds)
 
 
-def assert_same_outputs(before: onnx.ModelProto, after: ir.Model, feeds: dict[str, np.ndarray],
-                        atol: float = 1e-5) -> None:
+def assert_same_outputs(
+    before: onnx.ModelProto, after: ir.Model, feeds: dict[str, np.ndarray], atol: float = 1e-5
+) -> None:
     """ONNX Runtime gives the same numbers on the model before and after a pass."""
     onnx.checker.check_model(ir.to_proto(after), full_check=True)
     for want, got in zip(run(before, feeds), run(after, feeds), strict=True):
