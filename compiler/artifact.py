@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -100,8 +101,13 @@ def load(path: str | Path) -> Artifact:
 def write_atomically(out: Path, build: Callable[[Path], None]) -> None:
     """Build the artifact in a temporary sibling, then swap it in: a good artifact is never half-replaced."""
     out = Path(out)
+    if out.exists() and not (out.is_dir() and ((out / MANIFEST).exists() or not any(out.iterdir()))):
+        # Only an earlier artifact (or an empty directory) may be replaced, never a user's files.
+        what = "a file" if not out.is_dir() else "a directory that is not an accelc artifact"
+        raise ArtifactError(f"output path {out} is {what}; refusing to replace it, choose another -o")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; an artifact should follow the umask
     try:
         build(tmp)
         old = None
@@ -115,6 +121,12 @@ def write_atomically(out: Path, build: Callable[[Path], None]) -> None:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_manifest(directory: Path, manifest: dict) -> None:

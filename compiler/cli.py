@@ -43,6 +43,8 @@ def _shape(text: str | None):
     from accelc.spec import parse_shape
 
     parts = [p for p in text.split(";") if p.strip()]
+    if not parts:
+        raise AccelcError(f"invalid input shape '{text}': expected positive integers like 1,1,28,28")
     return [parse_shape(p) for p in parts] if len(parts) > 1 else parse_shape(parts[0])
 
 
@@ -94,7 +96,7 @@ def compile(  # noqa: A001
             options["allow_fallback"] = True
         calib = load_npy(calibration) if calibration else None
         start = time.perf_counter()
-        with err.status(f"compiling {model} for {target} ..."):
+        with err.status(f"compiling {escape(str(model))} for {target} ..."):
             art = accelc.compile(model, target=target, input_shape=_shape(input_shape), passes=passes, out=output,
                                  calibration=calib, options=options, trust_pickle=trust_pickle,
                                  self_check=self_check, force=force)
@@ -105,7 +107,8 @@ def compile(  # noqa: A001
     if tgt.get("fallback"):
         err.print("[yellow]accelc: warning:[/] cuda provider unavailable: this artifact runs on CPU (--allow-fallback)")
     check = art.manifest.get("self_check")
-    out.print(f"[green]compiled[/] {model} -> {art.path} (target {art.target}, {seconds:.1f} s)")
+    out.print(f"[green]compiled[/] {escape(str(model))} -> {escape(str(art.path))} (target {art.target}, "
+              f"{seconds:.1f} s)")
     if check:
         agree = check.get("top1_agreement")
         out.print(f"  self-check on {check['samples']} inputs: max abs err {check['max_abs_err']:.3g}, "

@@ -46,9 +46,11 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _cache_key(source_sha: str, target: str, options: dict, passes: list, input_shape, calibration) -> str:
+def _cache_key(source_sha: str, target: str, options: dict, passes: list, input_shape, calibration,
+               self_check: str) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps([__version__, FORMAT_VERSION, source_sha, target, options, passes,
+    # self_check is part of the key: an artifact kept under 'warn' must not satisfy an 'error' compile.
+    h.update(json.dumps([__version__, FORMAT_VERSION, source_sha, target, options, passes, self_check,
                          [list(s) for s in input_shape] if input_shape else None], sort_keys=True,
                         default=str).encode())
     if calibration is not None:
@@ -115,7 +117,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
 
     key = None
     if is_path and Path(source).is_file():
-        key = _cache_key(_file_sha256(Path(source)), target, options, pass_specs, shapes, calibration)
+        key = _cache_key(_file_sha256(Path(source)), target, options, pass_specs, shapes, calibration, self_check)
         if not force:
             cached = _reuse(out, key)
             if cached is not None:
@@ -131,7 +133,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     tgt = get_target(target)
     loaded = load_model(source, input_shape=shapes, trust_pickle=trust_pickle)
     if key is None:
-        key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration)
+        key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration, self_check)
         if not force and (cached := _reuse(out, key)) is not None:
             return cached
     model = loaded.model

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from accelc.errors import AccelcError
 from accelc.hls.precision import PrecisionPolicy, accum_type, fixed, result_type, weight_type
 from accelc.hls.prepare import Prepared
 
@@ -40,6 +41,12 @@ class FpgaOptions:
     @classmethod
     def from_dict(cls, d: dict) -> FpgaOptions:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "policy"}
+        for key, allowed in (("io_type", ("parallel", "stream")), ("strategy", ("latency", "resource")),
+                             ("backend", tuple(BACKENDS))):
+            if known.get(key) is not None and str(known[key]).lower() not in allowed:
+                raise AccelcError(f"fpga option {key}={known[key]!r} is not one of: {', '.join(allowed)}")
+            if known.get(key) is not None:
+                known[key] = str(known[key]).lower()
         policy = PrecisionPolicy(**d["policy"]) if isinstance(d.get("policy"), dict) else PrecisionPolicy()
         return cls(**known, policy=policy)
 

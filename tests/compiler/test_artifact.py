@@ -55,7 +55,7 @@ def test_write_atomically_creates_the_directory(tmp_path: Path) -> None:
 
 def test_write_atomically_replaces_an_old_artifact(tmp_path: Path) -> None:
     out = tmp_path / "art"
-    write_atomically(out, lambda tmp: (tmp / "old.txt").write_text("old"))
+    write_atomically(out, lambda tmp: (tmp / "manifest.json").write_text("old"))
     write_atomically(out, lambda tmp: (tmp / "new.txt").write_text("new"))
     assert _siblings(out) == ["new.txt"]
     assert _siblings(tmp_path) == ["art"]
@@ -63,7 +63,7 @@ def test_write_atomically_replaces_an_old_artifact(tmp_path: Path) -> None:
 
 def test_write_atomically_keeps_the_old_artifact_when_the_build_fails(tmp_path: Path) -> None:
     out = tmp_path / "art"
-    write_atomically(out, lambda tmp: (tmp / "keep.txt").write_text("old"))
+    write_atomically(out, lambda tmp: [(tmp / n).write_text("old") for n in ("keep.txt", "manifest.json")])
 
     def broken(tmp: Path) -> None:
         (tmp / "half.txt").write_text("half written")
@@ -71,7 +71,7 @@ def test_write_atomically_keeps_the_old_artifact_when_the_build_fails(tmp_path: 
 
     with pytest.raises(RuntimeError, match="build failed"):
         write_atomically(out, broken)
-    assert _siblings(out) == ["keep.txt"]
+    assert _siblings(out) == ["keep.txt", "manifest.json"]
     assert (out / "keep.txt").read_text() == "old"
     assert _siblings(tmp_path) == ["art"]  # the half-built temporary is cleaned up
 
@@ -226,3 +226,12 @@ def test_predict_returns_a_list_for_several_outputs(tmp_path: Path) -> None:
 
 def test_repr_names_path_and_target(art: Artifact) -> None:
     assert "cpu" in repr(art) and str(art.path) in repr(art)
+
+
+def test_write_atomically_never_replaces_a_non_artifact(tmp_path: Path) -> None:
+    user_dir = tmp_path / "mine"
+    user_dir.mkdir()
+    (user_dir / "thesis.tex").write_text("precious")
+    with pytest.raises(ArtifactError, match="not an accelc artifact"):
+        write_atomically(user_dir, lambda tmp: (tmp / "x").write_text("x"))
+    assert (user_dir / "thesis.tex").read_text() == "precious"
