@@ -149,8 +149,7 @@ def test_torchscript_without_input_shape() -> None:
 
 
 
-@pytest.mark.parametrize("shape", ["1,x", "0,1,28,28", "",
-                                   ";"])
+@pytest.mark.parametrize("shape", ["1,x", "0,1,28,28", "", ";"])
 def test_bad_input_shape_text(shape: str, tmp_path) -> None:
     line = input_error(cli("compile", MLP_ONNX, "--input-shape", shape, "-o", tmp_path / "out"))
     assert "shape" in line
@@ -240,7 +239,7 @@ def test_failing_compile_keeps_the_existing_artifact(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.onnx", "dilated.onnx", "keep"]
 
 
-# --- known bugs ----------------------------------------------------------------------------------------------
+# --- regressions: bugs these tests found (fixed in fcf11e5) ---------------------------------------------
 
 
 def test_missing_file_with_brackets_in_its_name(tmp_path) -> None:
@@ -264,10 +263,12 @@ def test_output_path_that_is_not_an_artifact_is_never_replaced(victim: str, tmp_
     input_error(res)
 
 
-@pytest.mark.slow
-def test_unknown_fpga_io_type_is_refused(tmp_path) -> None:
-    res = cli("compile", MLP_ONNX, "--target", "fpga", "--io-type", "bogus", "-o", tmp_path / "out")
-    input_error(res, "bogus", "io")
+@pytest.mark.parametrize(("option", "name"), [("--io-type", "io_type"), ("--strategy", "strategy"),
+                                              ("--fpga-backend", "backend")])
+def test_unknown_fpga_option_is_refused_before_any_build(option: str, name: str, tmp_path) -> None:
+    out = tmp_path / "out"
+    input_error(cli("compile", MLP_ONNX, "--target", "fpga", option, "bogus", "-o", out), "bogus", name)
+    assert not out.exists()
 
 
 @pytest.mark.slow

@@ -207,7 +207,7 @@ def test_verify_on_the_digits_dataset_reports_accuracy(tmp_path) -> None:
     assert "verification passed" in res.stdout
 
 
-# --- known bugs ----------------------------------------------------------------------------------------------
+# --- regressions: bugs these tests found (fixed in fcf11e5) ---------------------------------------------
 
 
 def test_compile_prints_a_path_with_brackets_verbatim(tmp_path) -> None:

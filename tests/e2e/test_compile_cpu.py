@@ -284,7 +284,7 @@ def test_an_fpga_only_refusal_does_not_concern_cpu(tmp_path) -> None:
     np.testing.assert_allclose(art.predict(x), torch_out(net, x), atol=1e-4, rtol=0)
 
 
-# --- regressions, and a known bug ------------------------------------------------------------------------
+# --- regressions: bugs these tests found (fixed in da4381e, fcf11e5) ------------------------------------
 
 
 def test_onnx_with_static_batch_of_one_compiles_and_runs_batches(tmp_path) -> None:
