@@ -79,7 +79,7 @@ def mlp_cpu(tmp_path_factory) -> Path:
     return out
 
 
-# --- model files -------------------------------------------------------------------------------------------
+# --- model files --------------------------------------------------------------------------------------------
 
 
 def test_missing_file(tmp_path) -> None:
@@ -126,7 +126,8 @@ def test_pickled_module_needs_trust_pickle_and_then_compiles(tmp_path) -> None:
                           env={**os.environ, "PYTHONPATH": str(helper_dir)}, timeout=120)
     assert made.returncode == 0, made.stderr
     model = helper_dir / "full.pt"
-    path_env = {"PYTHONPATH": os.pathsep.join(p for p in (str(helper_dir), os.environ.get("PYTHONPATH")) if p)}
+    paths = (str(helper_dir), os.environ.get("PYTHONPATH"))
+    path_env = {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
     refused = tmp_path / "refused"
     input_error(cli("compile", model, "--input-shape", "1,6", "-o", refused, extra_env=path_env),
@@ -167,7 +168,7 @@ def test_fpga_refusal_through_the_cli(tmp_path) -> None:
     input_error(cli("compile", path, "--target", "fpga", "-o", tmp_path / "out"), "Conv", "dilations", "fpga")
 
 
-# --- artifacts and data ------------------------------------------------------------------------------------
+# --- artifacts and data -------------------------------------------------------------------------------------
 
 
 def test_verify_a_directory_that_is_not_an_artifact(tmp_path) -> None:
@@ -195,7 +196,8 @@ def test_verify_with_an_unknown_dataset(mlp_cpu) -> None:
 @pytest.mark.skipif(HAS_CUDA_PROVIDER, reason="this machine has ONNX Runtime's CUDA provider")
 def test_cuda_without_the_provider_names_onnxruntime_gpu(tmp_path) -> None:
     out = tmp_path / "cuda"
-    input_error(cli("compile", MLP_ONNX, "--target", "cuda", "-o", out), "onnxruntime-gpu", "--allow-fallback")
+    res = cli("compile", MLP_ONNX, "--target", "cuda", "-o", out)
+    input_error(res, "onnxruntime-gpu", "--allow-fallback")
     assert not out.exists()
 
 
@@ -215,7 +217,7 @@ def test_cuda_with_allow_fallback_warns_and_runs_on_cpu(tmp_path) -> None:
     np.testing.assert_allclose(art.predict(x), cpu.run(None, {cpu.get_inputs()[0].name: x})[0], atol=1e-5)
 
 
-# --- a failing compile leaves the good artifact alone --------------------------------------------------------
+# --- a failing compile leaves the good artifact alone -------------------------------------------------------
 
 
 def test_failing_compile_keeps_the_existing_artifact(tmp_path) -> None:
@@ -239,7 +241,7 @@ def test_failing_compile_keeps_the_existing_artifact(tmp_path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.onnx", "dilated.onnx", "keep"]
 
 
-# --- regressions: bugs these tests found (fixed in fcf11e5) ---------------------------------------------
+# --- regressions: bugs these tests found (fixed in fcf11e5) -------------------------------------------------
 
 
 def test_missing_file_with_brackets_in_its_name(tmp_path) -> None:

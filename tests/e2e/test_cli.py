@@ -148,9 +148,9 @@ def test_inspect_model_shows_what_fpga_refuses(tmp_path) -> None:
     from torch import nn
 
     path = tmp_path / "dilated.onnx"
-    torch.onnx.export(nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2), nn.Flatten()).eval(), torch.zeros(1, 1, 8, 8),
-                      str(path), dynamo=False, opset_version=13, input_names=["input"],
-                      dynamic_axes={"input": {0: "batch"}})
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2), nn.Flatten()).eval()
+    torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), dynamo=False, opset_version=13,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
     res = ok(cli("inspect", path))
     assert re.search(r"fpga\s*[│|]\s*1 node\(s\) refused", res.stdout), res.stdout
     assert "dilations" in res.stdout
@@ -164,7 +164,7 @@ def test_inspect_artifact(mlp_cpu) -> None:
         assert word in res.stdout, (word, res.stdout)
 
 
-# --- headline: LeNet (with its log-softmax) for fpga -------------------------------------------------------
+# --- headline: LeNet (with its log-softmax) for fpga --------------------------------------------------------
 
 
 @pytest.mark.slow
@@ -195,7 +195,7 @@ def test_lenet_for_fpga_compiles_verifies_with_per_layer_table_and_runs(tmp_path
     assert np.allclose(np.exp(y).sum(axis=1), 1.0, atol=0.05)  # log-probabilities
 
 
-# --- the digits CNN on its dataset -------------------------------------------------------------------------
+# --- the digits CNN on its dataset --------------------------------------------------------------------------
 
 
 def test_verify_on_the_digits_dataset_reports_accuracy(tmp_path) -> None:
@@ -207,7 +207,7 @@ def test_verify_on_the_digits_dataset_reports_accuracy(tmp_path) -> None:
     assert "verification passed" in res.stdout
 
 
-# --- regressions: bugs these tests found (fixed in fcf11e5) ---------------------------------------------
+# --- regressions: bugs these tests found (fixed in fcf11e5) -------------------------------------------------
 
 
 def test_compile_prints_a_path_with_brackets_verbatim(tmp_path) -> None:

@@ -107,7 +107,7 @@ def module_art(tmp_path_factory) -> tuple[BnDropNet, accelc.Artifact]:
 
 @pytest.fixture
 def frontend_loads(monkeypatch) -> list:
-    """Counts model imports: a compile that imports the model again is a rebuild, one that does not is a hit."""
+    """Counts model imports: a compile that imports the model again rebuilds, one that does not is a hit."""
     import accelc.frontend as frontend
 
     calls: list = []
@@ -121,7 +121,7 @@ def frontend_loads(monkeypatch) -> list:
     return calls
 
 
-# --- an nn.Module compiled for cpu ------------------------------------------------------------------------
+# --- an nn.Module compiled for cpu --------------------------------------------------------------------------
 
 
 def test_module_predict_matches_torch_on_a_batch(module_art) -> None:
@@ -202,7 +202,7 @@ def test_compile_leaves_no_temporary_siblings(module_art) -> None:
     assert leftovers == []
 
 
-# --- an .onnx file: canonicalization records and the build cache -------------------------------------------
+# --- an .onnx file: canonicalization records and the build cache --------------------------------------------
 
 
 def test_onnx_file_canonicalization_folds_batchnorm_and_drops_dropout(tmp_path) -> None:
@@ -284,14 +284,14 @@ def test_an_fpga_only_refusal_does_not_concern_cpu(tmp_path) -> None:
     np.testing.assert_allclose(art.predict(x), torch_out(net, x), atol=1e-4, rtol=0)
 
 
-# --- regressions: bugs these tests found (fixed in da4381e, fcf11e5) ------------------------------------
+# --- regressions: bugs these tests found (fixed in da4381e, fcf11e5) ----------------------------------------
 
 
 def test_onnx_with_static_batch_of_one_compiles_and_runs_batches(tmp_path) -> None:
     torch.manual_seed(5)
     net = nn.Sequential(nn.Flatten(), nn.Linear(64, 4)).eval()
     path = tmp_path / "static_batch.onnx"
-    torch.onnx.export(net, torch.zeros(IN_SHAPE), str(path), dynamo=False, opset_version=13)  # batch fixed at 1
+    torch.onnx.export(net, torch.zeros(IN_SHAPE), str(path), dynamo=False, opset_version=13)  # batch is 1
     art = accelc.compile(path, target="cpu", out=tmp_path / "static-cpu")
     assert art.manifest["self_check"]["passed"] is True
     x = inputs(3, seed=12)

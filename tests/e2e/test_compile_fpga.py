@@ -54,7 +54,7 @@ def torch_out(net: nn.Module, x: np.ndarray) -> np.ndarray:
 
 
 def forbid_gxx(monkeypatch) -> None:
-    """Any emulator (re)build from here on fails the test: builds are the only subprocess in accelc.hls.emulate."""
+    """From here on an emulator (re)build fails the test: g++ is accelc.hls.emulate's only subprocess."""
     import accelc.hls.emulate as emulate
 
     def no_build(*args, **kwargs):
@@ -159,7 +159,7 @@ def test_mlp_example_onnx_compiles_for_fpga_and_agrees(tmp_path) -> None:
     assert report.per_layer and report.first_jump is None
 
 
-# --- refusals: found before any hls4ml work, every offending node listed (no emulator builds) -------------
+# --- refusals: found before any hls4ml work, every offending node listed (no emulator builds) ---------------
 
 
 class DilatedNet(nn.Module):
@@ -207,3 +207,26 @@ def test_every_unsupported_node_is_listed(tmp_path, monkeypatch) -> None:
     message = str(err)
     assert all(node in message for node in nodes), message
     assert "2 node(s)" in message, message
+
+
+# --- known bug ----------------------------------------------------------------------------------------------
+
+
+def test_relowering_the_same_model_reuses_its_emulator_build(tmp_path, monkeypatch) -> None:
+    import accelc.hls.emulate as emulate
+    import accelc.hls.lower as lower
+
+    def hash_only(project_dir: Path, opt_flag: str = emulate.DEFAULT_OPT_FLAG):
+        # No g++: only the content key under which the emulator would be built and cached.
+        key = emulate.project_hash(project_dir, opt_flag)
+        return emulate.EmulatorBuild(project_dir / "not-built.so", 0.0, False, key)
+
+    monkeypatch.setattr(lower, "build_emulator", hash_only)
+    torch.manual_seed(2)
+    net = TinyConvNet(cin=1, side=8).eval()
+    keys = []
+    for name in ("first", "second"):
+        art = accelc.compile(net, target="fpga", input_shape=(1, 1, 8, 8), out=tmp_path / name,
+                             self_check="off", force=True)
+        keys.append(art.manifest["target"]["emulator"]["key"])
+    assert keys[0] == keys[1], "identical hls4ml projects got different emulator cache keys"
