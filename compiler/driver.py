@@ -15,6 +15,7 @@ import numpy as np
 
 from accelc import __version__
 from accelc.artifact import FORMAT_VERSION, MODEL, REFERENCE, Artifact, load, write_atomically, write_manifest
+from accelc.cache import cache_root
 from accelc.errors import AccelcError, UnsupportedOpError, VerificationError
 
 # The heavy modules (onnx-ir, ONNX Runtime, torch, hls4ml) are imported inside compile(), after the
@@ -27,10 +28,6 @@ SELF_CHECK_SAMPLES = 8
 SELF_CHECK_SEED = 1234
 # What the target's arithmetic explains: float runtimes agree to rounding, fixed point to a few %.
 SELF_CHECK_RTOL = {"cpu": 1e-4, "cuda": 1e-2, "fpga": 0.05}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ACCELC_CACHE_DIR", Path.home() / ".cache" / "accelc"))
 
 
 def _default_out(source: Any, target: str) -> Path:

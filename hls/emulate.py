@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from accelc.cache import cache_root
 from accelc.errors import AccelcError
 
 EMULATOR_META = "accelc_emulator.json"
@@ -29,10 +29,6 @@ EMULATOR_META = "accelc_emulator.json"
 # and to run no slower; the numbers are identical.
 DEFAULT_OPT_FLAG = "-O1"
 _HASHED_SUFFIXES = {".cpp", ".h", ".hpp", ".txt", ".sh", ".json"}
-
-
-def cache_root() -> Path:
-    return Path(os.environ.get("ACCELC_CACHE_DIR", Path.home() / ".cache" / "accelc"))
 
 
 def project_hash(project_dir: Path, opt_flag: str) -> str:

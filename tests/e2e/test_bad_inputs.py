@@ -16,6 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from _cli import accelc_command
 from torch import nn
 
 import accelc
@@ -40,15 +41,6 @@ class PickledNet(nn.Module):
     def forward(self, x):
         return torch.relu(self.fc(x))
 '''
-
-
-def accelc_command() -> list[str]:
-    """The installed console script of this interpreter's environment, else `python -m accelc.cli`."""
-    script = Path(sys.executable).parent / "accelc"
-    if script.is_file():
-        return [str(script)]
-    found = shutil.which("accelc")
-    return [found] if found else [sys.executable, "-m", "accelc.cli"]
 
 
 def cli(*args, extra_env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cli import accelc_command
 
 import accelc
 
@@ -26,15 +27,6 @@ EXAMPLES = ROOT / "examples"
 MLP_ONNX = EXAMPLES / "mlp" / "mlp.onnx"
 LENET_PT = EXAMPLES / "lenet" / "lenet.pt"
 DIGITS_PT = EXAMPLES / "digits" / "digits_cnn.pt"
-
-
-def accelc_command() -> list[str]:
-    """The installed console script of this interpreter's environment, else `python -m accelc.cli`."""
-    script = Path(sys.executable).parent / "accelc"
-    if script.is_file():
-        return [str(script)]
-    found = shutil.which("accelc")
-    return [found] if found else [sys.executable, "-m", "accelc.cli"]
 
 
 def cli(*args, command: list[str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
