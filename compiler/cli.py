@@ -61,9 +61,11 @@ def compile(  # noqa: A001
     input_shape: Annotated[str | None, typer.Option(help="e.g. 1,1,28,28 (';' between several inputs)")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="artifact directory")] = None,
     pass_: Annotated[list[str] | None, typer.Option("--pass", help="NAME[:k=v,...], repeatable")] = None,
-    prune: Annotated[float | None, typer.Option(help="shortcut for --pass prune:sparsity=X")] = None,
+    prune: Annotated[float | None, typer.Option(help="shortcut for --pass prune:sparsity=X "
+                                                          "(channels: --pass prune:mode=channel,ratio=R)")] = None,
     quantize: Annotated[str | None, typer.Option(help="shortcut for --pass quantize:MODE")] = None,
-    depthwise: Annotated[bool, typer.Option(help="shortcut for --pass depthwise")] = False,
+    depthwise: Annotated[bool, typer.Option(help="shortcut for --pass depthwise (factorize KxK convs "
+                                                     "into depthwise + pointwise within tol)")] = False,
     calibration: Annotated[Path | None, typer.Option(help=".npy calibration inputs")] = None,
     fpga_backend: Annotated[str | None, typer.Option(help="vitis | vivado | quartus | oneapi | catapult")] = None,
     part: Annotated[str | None, typer.Option(help="FPGA part number")] = None,
@@ -107,6 +109,11 @@ def compile(  # noqa: A001
     if tgt.get("fallback"):
         err.print("[yellow]accelc: warning:[/] cuda provider unavailable: this artifact runs on CPU (--allow-fallback)")
     check = art.manifest.get("self_check")
+    for record in art.manifest.get("passes", []):
+        if record["stats"].get("summary"):
+            out.print(f"  pass {escape(record['name'])}: {escape(record['stats']['summary'])}")
+        for warning in record.get("warnings", []):
+            err.print(f"[yellow]accelc: warning:[/] {escape(record['name'])}: {escape(warning)}")
     out.print(f"[green]compiled[/] {escape(str(model))} -> {escape(str(art.path))} (target {art.target}, "
               f"{seconds:.1f} s)")
     if check:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -91,10 +92,14 @@ def per_layer_errors(trace_layers: list[dict], traced: dict[str, np.ndarray],
 
 
 def verify(artifact: Artifact, x: np.ndarray | list[np.ndarray], labels: np.ndarray | None = None,
-           atol: float | None = None, min_agreement: float | None = None, per_layer: bool = True) -> FidelityReport:
-    """Run the artifact and the float reference on the same inputs and compare them."""
+           atol: float | None = None, min_agreement: float | None = None, per_layer: bool = True,
+           against: Path | None = None) -> FidelityReport:
+    """Run the artifact and the float reference on the same inputs and compare them.
+
+    The reference is the float model before any pass (so compression losses show), unless `against`
+    names another float ONNX model (the compile self-check uses the graph after the passes)."""
     inputs = artifact.as_inputs(x)
-    reference = Reference(onnx.load(str(artifact.reference_path)))
+    reference = Reference(onnx.load(str(against or artifact.reference_path)))
     ref = reference.run(inputs)[0]
     runner = artifact.runner
     layers: list[LayerError] = []

@@ -11,6 +11,7 @@ import onnx_ir as ir
 from accelc.errors import AccelcError
 from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, save_meta
 from accelc.hls.extensions import register as register_extensions
+from accelc.hls.multipliers import multipliers
 from accelc.hls.prepare import prepare
 from accelc.hls.project import BACKENDS, FpgaOptions, build_config, write_project
 from accelc.reference import Reference
@@ -64,6 +65,7 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
         "reuse_factor": cfg["Model"]["ReuseFactor"],
         "default_precision": cfg["Model"]["Precision"]["default"],
         "precision": layers,
+        "multipliers": multipliers(hls_dir),
         "precision_source": "user" if opts.precision else ("calibration" if calibration is not None else "random"),
         "emulator": {"key": build.key, "opt_flag": DEFAULT_OPT_FLAG, "cached": build.cached,
                      "build_seconds": round(build.seconds, 2), "convert_seconds": round(t1 - t0, 2)},

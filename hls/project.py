@@ -21,7 +21,7 @@ from accelc.hls.prepare import Prepared
 log = logging.getLogger("accelc")
 
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado", "quartus": "Quartus", "oneapi": "oneAPI", "catapult": "Catapult"}
-# A layer with more multiplications than this is implemented with the Resource strategy by default:
+# A layer with more (nonzero) multiplications than this is implemented with the Resource strategy by default:
 # fully unrolled (Latency) code for large layers takes minutes to compile even for C simulation.
 LARGE_LAYER_MULTS = 4096
 PROJECT_NAME = "myproject"
@@ -52,8 +52,9 @@ class FpgaOptions:
 
 
 def _layer_mults(model: onnx.ModelProto) -> dict[str, int]:
-    """Multiplications per Conv/MatMul node (one inference), from weight shapes and output shapes."""
-    inits = {i.name: tuple(i.dims) for i in model.graph.initializer}
+    """Nonzero multiplications per Conv/MatMul node (one inference): the multipliers a Latency-strategy
+    layer would need, since HLS drops the constant-zero ones (pruned weights)."""
+    inits = {i.name: i for i in model.graph.initializer}
     shapes = {vi.name: [d.dim_value for d in vi.type.tensor_type.shape.dim]
               for vi in list(model.graph.value_info) + list(model.graph.output)}
     mults = {}
@@ -61,12 +62,13 @@ def _layer_mults(model: onnx.ModelProto) -> dict[str, int]:
         w = inits.get(node.input[1]) if len(node.input) > 1 else None
         if w is None:
             continue
+        nonzero = int(np.count_nonzero(numpy_helper.to_array(w)))
         if node.op_type == "MatMul":
-            mults[node.name] = int(np.prod(w))
+            mults[node.name] = nonzero
         elif node.op_type == "Conv":
             out = shapes.get(node.output[0], [])
             spatial = int(np.prod(out[1:-1])) if len(out) > 2 else 1  # channels-last: N, H, W, C
-            mults[node.name] = int(np.prod(w)) * spatial
+            mults[node.name] = nonzero * spatial
     return mults
 
 
