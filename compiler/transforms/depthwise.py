@@ -19,6 +19,7 @@ from accelc.reference import Reference
 from accelc.transforms._measure import fidelity, fidelity_inputs, size_figures, weight_of
 from accelc.transforms._select import names_option, resolve
 from accelc.transforms.conv_factorization import Factorization, factorize, macs_per_pixel, output_error
+from accelc.transforms.infer_shapes import InferShapes
 
 
 @register
@@ -49,6 +50,7 @@ class Depthwise(AccelcPass):
         return opts
 
     def call(self, model: ir.Model) -> PassResult:
+        InferShapes()(model)  # MAC counts need shapes; after canonicalization this is a no-op
         before_proto = ir.to_proto(model)
         before = size_figures(model)
         convs = [n for n in model.graph if n.op_type == "Conv" and weight_of(n) is not None]
@@ -63,8 +65,6 @@ class Depthwise(AccelcPass):
                 continue
             layers[node.name] = self._layer(model, node, activations, graph_inputs)
         if any(s["status"] == "rewritten" for s in layers.values()):
-            from accelc.transforms.infer_shapes import InferShapes
-
             InferShapes()(model)
         after = size_figures(model)
         rewritten = [n for n, s in layers.items() if s["status"] == "rewritten"]
@@ -161,7 +161,10 @@ def _rewrite(model: ir.Model, node: ir.Node, f: Factorization, attrs: dict, c_in
     if old in outputs:
         graph.outputs[outputs.index(old)] = pw.outputs[0]
     original_name = node.name
+    old_weight = node.inputs[1]
     graph.remove(node, safe=True)
+    if not old_weight.uses() and old_weight.name in graph.initializers:
+        del graph.initializers[old_weight.name]
     pw.name = original_name
     pw.outputs[0].name = name
     pw.outputs[0].type = old.type

@@ -10,6 +10,7 @@ from accelc.errors import PassError
 from accelc.passes import AccelcPass, PassContext, PassResult, register
 from accelc.transforms._measure import fidelity, size_figures
 from accelc.transforms._select import check_fraction, names_option, ratios_option, resolve
+from accelc.transforms.infer_shapes import InferShapes
 from accelc.transforms.magnitude_pruning import magnitude_prune, prunable_layers
 
 MODES = ("unstructured", "channel")
@@ -68,6 +69,7 @@ class Prune(AccelcPass):
         return opts
 
     def call(self, model: ir.Model) -> PassResult:
+        InferShapes()(model)  # MAC counts need shapes; after canonicalization this is a no-op
         before_proto = ir.to_proto(model)
         before = size_figures(model)
         candidates = prunable_layers(model)
@@ -79,8 +81,6 @@ class Prune(AccelcPass):
             from accelc.transforms.channel_pruning import prune_channels
 
             stats = prune_channels(model, self.amount, self.criterion, exclude, overrides)
-            from accelc.transforms.infer_shapes import InferShapes
-
             InferShapes()(model)
         after = size_figures(model)
         stats = {"mode": self.mode, "before": before, "after": after, **stats,
