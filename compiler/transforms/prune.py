@@ -38,14 +38,15 @@ class Prune(AccelcPass):
         self.mode = str(mode or ("channel" if ratio is not None and sparsity is None else "unstructured")).lower()
         if self.mode not in MODES:
             raise PassError(f"prune: mode must be one of {', '.join(MODES)}, not {mode!r}")
+        # DESIGN.md: a bare `prune` is 50% unstructured; `prune:mode=channel` removes half the channels.
         if self.mode == "unstructured":
-            if ratio is not None or sparsity is None:
+            if ratio is not None:
                 raise PassError("prune: unstructured pruning takes sparsity=S (0 <= S < 1), e.g. prune:sparsity=0.8")
-            self.amount = check_fraction(float(sparsity), "prune: sparsity")
+            self.amount = check_fraction(float(0.5 if sparsity is None else sparsity), "prune: sparsity")
         else:
-            if sparsity is not None or ratio is None:
+            if sparsity is not None:
                 raise PassError("prune: channel pruning takes ratio=R (0 <= R < 1), e.g. prune:mode=channel,ratio=0.5")
-            self.amount = check_fraction(float(ratio), "prune: ratio")
+            self.amount = check_fraction(float(0.5 if ratio is None else ratio), "prune: ratio")
         if scope not in ("global", "layer"):
             raise PassError(f"prune: scope must be 'global' or 'layer', not {scope!r}")
         if str(criterion).lower() not in ("l1", "l2"):
@@ -86,7 +87,9 @@ class Prune(AccelcPass):
         stats = {"mode": self.mode, "before": before, "after": after, **stats,
                  "fidelity": fidelity(before_proto, model, self.context)}
         stats["summary"] = _summary(stats)
-        return PassResult(model, True, stats=stats, warnings=self._warnings(stats))
+        changed = (after["nonzero_params"] < before["nonzero_params"] if self.mode == "unstructured"
+                   else stats["channels_after"] < stats["channels_before"])
+        return PassResult(model, changed, stats=stats, warnings=self._warnings(stats))
 
     def _warnings(self, stats: dict) -> list[str]:
         warnings = []

@@ -49,6 +49,7 @@ def test_global_sparsity_is_reached_within_one_percent(sparsity):
     zeros = sum(w.size - np.count_nonzero(w) for w in ws.values())
     assert abs(zeros / total - sparsity) <= 0.01
     assert record.stats["sparsity"] == pytest.approx(zeros / total, abs=1e-4)
+    assert record.modified
     assert record.stats["after"]["nonzero_params"] < record.stats["before"]["nonzero_params"]
     assert record.stats["after"]["nonzero_macs"] < record.stats["before"]["nonzero_macs"]
 
@@ -93,10 +94,9 @@ def test_target_aware_warnings():
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("prune", "takes sparsity"),
     ("prune:sparsity=1.0", "must be in [0, 1)"),
     ("prune:sparsity=0.5,ratio=0.5", "takes sparsity"),
-    ("prune:mode=channel", "takes ratio"),
+    ("prune:mode=channel,sparsity=0.5", "takes ratio"),
     ("prune:mode=magic,sparsity=0.5", "mode must be"),
     ("prune:sparsity=0.5,scope=model", "scope must be"),
     ("prune:sparsity=0.5,bogus=1", "bogus"),
@@ -110,3 +110,13 @@ def test_bad_options_are_refused(spec, message):
 def test_unknown_layer_name_is_an_error_not_a_no_op():
     with pytest.raises(PassError, match="no prunable layer named 'conv9'"):
         _prune(_cnn(), "prune:sparsity=0.5,exclude=conv9")
+
+
+def test_defaults_follow_the_design_and_nothing_pruned_is_not_modified():
+    assert create_pass("prune").options == {"mode": "unstructured", "sparsity": 0.5, "scope": "global"}
+    assert create_pass("prune:mode=channel").options == {"mode": "channel", "ratio": 0.5, "criterion": "l1"}
+    model = _cnn()
+    before = _weights(model)
+    assert not _prune(model, "prune:sparsity=0").modified
+    for name, w in _weights(model).items():
+        np.testing.assert_array_equal(w, before[name])

@@ -1,0 +1,117 @@
+"""Compression passes end to end: from the CLI and the API, composed in order, lowered to cpu and fpga."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from _cli import accelc_command
+from torch import nn
+
+import accelc
+from accelc.reference import Reference
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+ROOT = Path(__file__).resolve().parents[2]
+DIGITS = ROOT / "examples" / "digits" / "digits_cnn.pt"
+
+
+class ConvNet(nn.Module):
+    """conv 3->8 -> BN -> relu -> conv 8->8 -> relu -> flatten -> linear: prunable and factorizable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.conv2 = nn.Conv2d(8, 8, 3)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.conv2(torch.relu(self.bn(self.conv1(x)))))
+        return self.fc(x.flatten(1))
+
+
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    net = ConvNet().eval()
+    with torch.no_grad():
+        net.bn.running_mean.uniform_(-0.5, 0.5)
+        net.bn.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def _shapes(path: Path) -> dict[str, list[int]]:
+    return {i.name: list(i.dims) for i in onnx.load(str(path)).graph.initializer}
+
+
+def test_cli_channel_pruning_shrinks_the_graph_and_reports_what_it_realised(tmp_path: Path) -> None:
+    out = tmp_path / "pruned"
+    proc = subprocess.run([*accelc_command(), "compile", str(DIGITS), "--input-shape", "1,1,8,8",
+                           "--pass", "prune:mode=channel,ratio=0.5", "-o", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "pass prune: channels" in proc.stdout and "MACs 25,408 -> " in proc.stdout
+    record = json.loads((out / "manifest.json").read_text())["passes"][0]
+    stats = record["stats"]
+    assert record["name"] == "prune" and record["options"]["mode"] == "channel"
+    assert stats["after"]["macs"] < stats["before"]["macs"] / 2
+    assert stats["layers"]["/features/0/Conv"] == {"channels_before": 8, "channels_after": 4, "ratio": 0.5}
+    assert "fidelity" in stats and stats["fidelity"]["samples"] > 0
+    shapes = _shapes(out / "model.onnx")
+    assert [8, 1, 3, 3] not in shapes.values() and [4, 1, 3, 3] in shapes.values()
+    # verify compares with the model before pruning: the loss shows, honestly
+    proc = subprocess.run([*accelc_command(), "verify", str(out), "--dataset", "digits"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "top-1 agreement" in proc.stdout
+
+
+def test_cli_shortcuts_and_bad_pass_options(tmp_path: Path) -> None:
+    proc = subprocess.run([*accelc_command(), "compile", str(DIGITS), "--input-shape", "1,1,8,8", "--prune", "0.7",
+                           "--depthwise", "-o", str(tmp_path / "a")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    passes = json.loads((tmp_path / "a" / "manifest.json").read_text())["passes"]
+    assert [p["name"] for p in passes] == ["prune", "depthwise"]
+    assert abs(passes[0]["stats"]["sparsity"] - 0.7) <= 0.01
+    assert "do not make ONNX Runtime faster" in proc.stderr  # the kind of pruning that will not pay off here
+    proc = subprocess.run([*accelc_command(), "compile", str(DIGITS), "--input-shape", "1,1,8,8",
+                           "--pass", "prune:sparsity=0.5,exclude=nosuchlayer", "-o", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "no prunable layer named 'nosuchlayer'" in proc.stderr
+    assert not (tmp_path / "b").exists()
+
+
+def _check_composed(art, x: np.ndarray, atol: float) -> None:
+    names = [p["name"] for p in art.manifest["passes"]]
+    assert names == ["prune", "depthwise"]
+    dw = art.manifest["passes"][1]["stats"]
+    assert dw["layers"]["/conv2/Conv"]["status"] == "rewritten"  # it saw the pruned conv2: 4 -> 4 channels
+    assert dw["layers"]["/conv2/Conv"]["macs_before"] == 4 * 4 * 9 * 16
+    ops = [n.op_type for n in onnx.load(str(art.path / "model.onnx")).graph.node]
+    assert ops.count("Conv") == 3
+    lowered = Reference(onnx.load(str(art.path / "model.onnx"))).run([x])[0]
+    np.testing.assert_allclose(art.predict(x), lowered, atol=atol, rtol=0)
+
+
+def _composed_passes() -> list[str]:
+    return ["prune:mode=channel,ratio=0.5", "depthwise:tol=0.9,multiplier=1,exclude=conv1"]
+
+
+def test_prune_then_depthwise_compose_in_order_on_cpu(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).standard_normal((16, 3, 6, 6)).astype(np.float32)
+    art = accelc.compile(_net(), target="cpu", input_shape=(1, 3, 6, 6), passes=_composed_passes(), out=tmp_path / "a")
+    _check_composed(art, x, atol=1e-5)
+    assert art.manifest["passes"][0]["stats"]["layers"]["/conv1/Conv"]["channels_after"] == 4
+
+
+@pytest.mark.slow
+def test_prune_then_depthwise_compose_in_order_on_fpga(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).standard_normal((16, 3, 6, 6)).astype(np.float32)
+    art = accelc.compile(_net(), target="fpga", input_shape=(1, 3, 6, 6), passes=_composed_passes(),
+                         out=tmp_path / "a")
+    _check_composed(art, x, atol=0.05)
