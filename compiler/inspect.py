@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from accelc.analysis import analyze
@@ -69,7 +70,10 @@ def inspect_artifact(path: Path, out: Console) -> None:
     for spec in art.outputs:
         out.print(f"output {spec.name}: {list(spec.shape)}")
     for rec in m.get("passes", []):
-        out.print(f"pass {rec['name']} {rec['options']}: {json.dumps(rec['stats'])}")
+        summary = rec["stats"].get("summary") or json.dumps(rec["stats"])
+        out.print(f"pass {rec['name']} {json.dumps(rec['options'])}: {escape(summary)}")
+        for warning in rec.get("warnings", []):
+            out.print(f"  [yellow]note:[/] {escape(warning)}")
     if tgt["name"] == "fpga":
         out.print(f"hls4ml backend {tgt['hls4ml_backend']}, io {tgt['io_type']}, strategy {tgt['strategy']}, "
                   f"reuse {tgt['reuse_factor']}, clock {tgt['clock_period']} ns, part {tgt.get('part') or 'default'}")
@@ -79,6 +83,17 @@ def inspect_artifact(path: Path, out: Console) -> None:
         for layer, prec in tgt.get("precision", {}).items():
             table.add_row(layer, *(str(prec.get(k, "")) for k in ("result", "accum", "weight", "bias")))
         out.print(table)
+        mults = tgt.get("multipliers")
+        if mults:
+            table = Table(title="multipliers in the generated HLS (parameters.h; Latency drops constant zeros)")
+            for col in ("layer", "strategy", "reuse", "weights", "zeros", "multipliers"):
+                table.add_column(col, justify="left" if col in ("layer", "strategy") else "right")
+            for layer, row in mults["layers"].items():
+                table.add_row(layer, row["strategy"], str(row["reuse_factor"]), _fmt(row["weights"]),
+                              _fmt(row["zeros"]), _fmt(row["multipliers"]))
+            table.add_row("[bold]total[/]", "", "", _fmt(mults["weights"]), _fmt(mults["zeros"]),
+                          _fmt(mults["total"]))
+            out.print(table)
     else:
         out.print(f"providers: {', '.join(tgt.get('providers', []))}")
     check = m.get("self_check")
