@@ -2,7 +2,8 @@
 
 hls4ml needs: static shapes (batch 1), explicit Conv/Pool attributes (its parser reads `pads`,
 `strides`, `dilations` without defaults), channels-last data-layout ops (QONNX's
-ConvertToChannelsLastAndClean), Gemm as MatMul + Add, C-identifier names. QONNX's `cleanup_model`
+ConvertToChannelsLastAndClean), Gemm as MatMul + Add, grouped/depthwise Convs as dense Convs with a
+block-diagonal weight (accelc.hls.grouped_conv), C-identifier names. QONNX's `cleanup_model`
 would rename every node and tensor; we apply its transformations one by one instead, so each hls4ml
 layer can be traced back to the ONNX node it came from (for per-layer verification).
 """
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+
+from accelc.hls.grouped_conv import expand_grouped_convs
 
 _SPATIAL_OPS = ("Conv", "MaxPool", "AveragePool")
 _RESERVED = {"input", "output", "inputs", "outputs"}  # hls4ml refuses layers named so
@@ -171,8 +174,13 @@ def _deterministic_tensor_names(graph: onnx.GraphProto) -> None:
         node.output[:] = [rename.get(t, t) for t in node.output]
 
 
-def prepare(model: onnx.ModelProto) -> Prepared:
-    """Canonical NCHW ONNX -> hls4ml-ready channels-last ONNX plus the node-name map."""
+def prepare(model: onnx.ModelProto, native_depthwise: bool = False) -> Prepared:
+    """Canonical NCHW ONNX -> hls4ml-ready channels-last ONNX plus the node-name map.
+
+    Grouped Convs become dense Convs of the same name. native_depthwise=True keeps multiplier-1 depthwise
+    Convs for hls4ml's DepthwiseConv layer: only for a caller that lowers them with the Latency strategy
+    (hls4ml's Resource depthwise aborts in io_parallel and is wrong in io_stream).
+    """
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.fold_constants import FoldConstants
@@ -185,6 +193,7 @@ def prepare(model: onnx.ModelProto) -> Prepared:
     _fill_default_attributes(graph)
     node_map = _sanitize_names(graph)
     _gemm_to_matmul_add(graph)
+    expand_grouped_convs(graph, native_depthwise)
     w = ModelWrapper(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -4,6 +4,7 @@ hls4ml's ONNX frontend accepts some nodes and then mistranslates them (dilated c
 output size, `auto_pad` is ignored for Conv, padded pooling pads with zeros, Softmax on a non-last
 axis, broadcasting MatMul, GlobalAveragePool). Anything not known to be right is refused here with
 the op, node, attribute and a hint; the compile-time self-check is the second line of defence.
+Grouped and depthwise Convs are accepted: accelc.hls.prepare rewrites them exactly into dense Convs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import onnx_ir as ir
 from accelc.backends.base import Unsupported
 
 TARGET = "fpga"
+# A check's finding: the problem, or (problem, hint).
+Problem = str | tuple[str, str]
 ACTIVATIONS = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "ThresholdedRelu", "Elu", "Softsign", "Softplus"}
 
 
@@ -45,10 +48,30 @@ def _spatial(node: ir.Node, kind: str) -> list[str]:
     return problems
 
 
-def _conv(node: ir.Node) -> list[str]:
-    problems = _spatial(node, "Conv")
-    if _attr(node, "group", 1) != 1:
-        problems.append(f"group={_attr(node, 'group')} (grouped/depthwise convs come with the depthwise pass)")
+def _group(node: ir.Node, group: int) -> list[Problem]:
+    """Grouped/depthwise Convs are lowered exactly as dense Convs with a block-diagonal weight
+    (accelc.hls.grouped_conv); that needs the weight's shape to agree with the group count."""
+    hint = "a grouped Conv needs group >= 1 dividing C_in and C_out, and weights of shape (C_out, C_in/group, k...)"
+    w = node.inputs[1].const_value if _is_const(node.inputs[1]) else None
+    if group < 1:
+        return [(f"group={group}", hint)]
+    if w is None:
+        return []  # refused as non-constant weights below
+    shape = tuple(w.shape)
+    if len(shape) < 3 or shape[0] % group:
+        return [(f"group={group} does not divide the {shape[0]} output channels (weight shape {list(shape)})", hint)]
+    x = node.inputs[0]
+    c_in = x.shape[1] if x is not None and x.shape is not None and len(x.shape) > 1 else None
+    if isinstance(c_in, int) and c_in != shape[1] * group:
+        return [(f"group={group} with weights for {shape[1] * group} input channels, but the input has {c_in}", hint)]
+    return []
+
+
+def _conv(node: ir.Node) -> list[Problem]:
+    problems: list[Problem] = list(_spatial(node, "Conv"))
+    group = _attr(node, "group", 1)
+    if group != 1:
+        problems += _group(node, group)
     if not _is_const(node.inputs[1]):
         problems.append("weights are not a constant initializer")
     return problems
@@ -136,7 +159,7 @@ def _ok(node: ir.Node) -> list[str]:
     return []
 
 
-CHECKS: dict[str, Callable[[ir.Node], list[str]]] = {
+CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
     "Conv": _conv,
     "MaxPool": _pool,
     "AveragePool": _pool,
@@ -175,5 +198,6 @@ def fpga_supports(model: ir.Model) -> list[Unsupported]:
                                      HINTS.get(node.op_type, "see the README's table of supported ops")))
         else:
             for problem in check(node):
-                found.append(Unsupported(node.op_type, node.name, TARGET, problem))
+                reason, hint = problem if isinstance(problem, tuple) else (problem, "")
+                found.append(Unsupported(node.op_type, node.name, TARGET, reason, hint))
     return found

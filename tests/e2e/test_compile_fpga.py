@@ -163,15 +163,15 @@ def test_mlp_example_onnx_compiles_for_fpga_and_agrees(tmp_path) -> None:
 
 
 class DilatedNet(nn.Module):
-    def __init__(self, grouped: bool = False) -> None:
+    def __init__(self, ceil_pool: bool = False) -> None:
         super().__init__()
         self.dilated = nn.Conv2d(1, 2, 3, dilation=2)
-        self.grouped = nn.Conv2d(2, 2, 1, groups=2) if grouped else None
+        self.pool = nn.MaxPool2d(2, ceil_mode=True) if ceil_pool else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.dilated(x)
-        if self.grouped is not None:
-            x = self.grouped(x)
+        if self.pool is not None:
+            x = self.pool(x)
         return x.flatten(1)
 
 
@@ -196,14 +196,14 @@ def test_dilated_conv_is_refused_before_any_hls4ml_work(tmp_path, monkeypatch) -
 def test_every_unsupported_node_is_listed(tmp_path, monkeypatch) -> None:
     forbid_hls4ml(monkeypatch)
     with pytest.raises(accelc.UnsupportedOpError) as info:
-        accelc.compile(DilatedNet(grouped=True).eval(), target="fpga", input_shape=(1, 1, 8, 8),
+        accelc.compile(DilatedNet(ceil_pool=True).eval(), target="fpga", input_shape=(1, 1, 8, 8),
                        out=tmp_path / "two-fpga")
     err = info.value
     assert len(err.unsupported) == 2, err.unsupported
     nodes = [u.node for u in err.unsupported]
     assert len(set(nodes)) == 2 and all(nodes), nodes
     reasons = " ".join(u.reason for u in err.unsupported)
-    assert "dilations" in reasons and "group" in reasons, reasons
+    assert "dilations" in reasons and "ceil_mode" in reasons, reasons
     message = str(err)
     assert all(node in message for node in nodes), message
     assert "2 node(s)" in message, message

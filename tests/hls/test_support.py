@@ -54,7 +54,7 @@ def _conv(**attrs):
 
 CASES = {
     "dilated conv": (*_conv(dilations=[2, 2]), "Conv", "dilations=[2, 2]"),
-    "grouped conv": (*_conv(group=2), "Conv", "group=2"),
+    "grouped conv not dividing C_out": (*_conv(group=3), "Conv", "group=3"),
     "auto_pad conv": (*_conv(auto_pad="SAME_UPPER"), "Conv", "auto_pad=SAME_UPPER"),
     "ceil_mode pool": (
         [
