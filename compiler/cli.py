@@ -67,6 +67,7 @@ def compile(  # noqa: A001
     depthwise: Annotated[bool, typer.Option(help="shortcut for --pass depthwise (factorize KxK convs "
                                                      "into depthwise + pointwise within tol)")] = False,
     calibration: Annotated[Path | None, typer.Option(help=".npy calibration inputs")] = None,
+    dataset: Annotated[str | None, typer.Option(help="calibrate on a dataset's training split: digits")] = None,
     fpga_backend: Annotated[str | None, typer.Option(help="vitis | vivado | quartus | oneapi | catapult")] = None,
     part: Annotated[str | None, typer.Option(help="FPGA part number")] = None,
     clock_period: Annotated[float | None, typer.Option(help="clock period in ns")] = None,
@@ -96,7 +97,9 @@ def compile(  # noqa: A001
             if target == "fpga" else {}
         if allow_fallback:
             options["allow_fallback"] = True
-        calib = load_npy(calibration) if calibration else None
+        if calibration and dataset:
+            raise AccelcError("give one of --calibration and --dataset")
+        calib = load_npy(calibration) if calibration else dataset
         start = time.perf_counter()
         with err.status(f"compiling {escape(str(model))} for {target} ..."):
             art = accelc.compile(model, target=target, input_shape=_shape(input_shape), passes=passes, out=output,

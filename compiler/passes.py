@@ -147,6 +147,15 @@ class Pipeline(AccelcPass):
         self.passes = list(passes)
         self.records: list[PassRecord] = []
 
+    @property
+    def in_place(self) -> bool:
+        # A pass that builds a new model (quantization) makes the pipeline return a new one too.
+        return all(p.in_place for p in self.passes)
+
+    @property
+    def changes_input(self) -> bool:
+        return bool(self.passes) and (self.passes[0].in_place or self.passes[0].changes_input)
+
     def call(self, model: ir.Model) -> PassResult:
         self.records = []
         modified = False
@@ -178,8 +187,15 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def run_passes(model: ir.Model, passes: Iterable[str | AccelcPass], context: PassContext) -> list[PassRecord]:
-    """Run passes given as specs or objects; returns their records (the model changes in place)."""
+def apply_passes(model: ir.Model, passes: Iterable[str | AccelcPass],
+                 context: PassContext) -> tuple[ir.Model, list[PassRecord]]:
+    """Run passes given as specs or objects; returns the resulting model (a new one when a pass builds
+    one, e.g. quantize) and each pass's record."""
     pipeline = Pipeline([create_pass(p, context) for p in passes], context)
-    pipeline(model)
-    return pipeline.records
+    result = pipeline(model)
+    return result.model, pipeline.records
+
+
+def run_passes(model: ir.Model, passes: Iterable[str | AccelcPass], context: PassContext) -> list[PassRecord]:
+    """apply_passes for in-place passes: the model changes in place; returns the records."""
+    return apply_passes(model, passes, context)[1]

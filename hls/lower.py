@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from accelc.hls.multipliers import multipliers
 from accelc.hls.prepare import prepare
 from accelc.hls.project import BACKENDS, LARGE_LAYER_MULTS, FpgaOptions, build_config, write_project
 from accelc.reference import Reference
+from accelc.transforms.quantize import FPGA_WIDTH_KEY
 
 RANGE_SAMPLES = 32
 
@@ -53,6 +55,9 @@ def native_depthwise_is_safe(model: ir.Model, opts: FpgaOptions) -> bool:
 
 def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None) -> dict:
     opts = FpgaOptions.from_dict(options)
+    width = model.metadata_props.get(FPGA_WIDTH_KEY)  # set by quantize:fixed8|fixed16|fixed:W
+    if width and opts.precision is None:
+        opts = replace(opts, policy=replace(opts.policy, width=int(width), weight_width=int(width)))
     if opts.backend not in BACKENDS:
         raise AccelcError(f"unknown fpga backend '{opts.backend}'; choose one of: {', '.join(BACKENDS)}")
     proto = ir.to_proto(model)
@@ -85,6 +90,7 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
         "default_precision": cfg["Model"]["Precision"]["default"],
         "precision": layers,
         "multipliers": multipliers(hls_dir),
+        "fixed_width": opts.policy.width if opts.precision is None else None,
         "precision_source": "user" if opts.precision else ("calibration" if calibration is not None else "random"),
         "emulator": {"key": build.key, "opt_flag": DEFAULT_OPT_FLAG, "cached": build.cached,
                      "build_seconds": round(build.seconds, 2), "convert_seconds": round(t1 - t0, 2)},

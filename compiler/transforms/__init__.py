@@ -8,6 +8,7 @@ from accelc.transforms.infer_shapes import InferShapes
 from accelc.transforms.name_nodes import NameNodes
 from accelc.transforms.normalize_opset import NormalizeOpset
 from accelc.transforms.prune import Prune
+from accelc.transforms.quantize import Quantize
 from accelc.transforms.remove_noops import RemoveNoOps
 
 __all__ = [
@@ -19,5 +20,6 @@ __all__ = [
     "NameNodes",
     "NormalizeOpset",
     "Prune",
+    "Quantize",
     "RemoveNoOps",
 ]

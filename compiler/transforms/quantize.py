@@ -1,0 +1,181 @@
+"""The `quantize` pass: int8 (dynamic or static QDQ) and fp16 for ONNX Runtime; fixed-point widths for fpga.
+
+ORT modes are measured, not assumed (../shared/MEASURED.md: dynamic int8 convolutions ran 3-5x slower
+than fp32 on CPU): the pass times the new model against the float one on the target's provider in
+this process and warns when it is slower. Fixed-point modes only record the width; the fpga target
+derives each layer's integer bits from observed ranges (accelc.hls.precision).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+
+from accelc.errors import PassError
+from accelc.passes import AccelcPass, PassContext, PassResult, register
+from accelc.transforms._measure import fidelity, fidelity_inputs
+from accelc.transforms._select import names_option
+from accelc.transforms.ort_quantization import CALIBRATION_METHODS, fp16, int8_dynamic, int8_static_qdq
+
+ORT_MODES = ("int8-dynamic", "int8", "fp16")
+FIXED_WIDTHS = {"fixed8": 8, "fixed16": 16}
+# Metadata the fpga target reads: the result/weight width every layer gets.
+FPGA_WIDTH_KEY = "accelc.fpga.width"
+TIMING_BATCHES = (1, 32)
+OUTPUT_OPS_KEPT_FLOAT = ("Softmax", "LogSoftmax")
+
+
+def _fixed_width(mode: str, width: Any) -> int | None:
+    if mode in FIXED_WIDTHS:
+        return FIXED_WIDTHS[mode]
+    if mode == "fixed" or mode.startswith("fixed:"):
+        text = mode.partition(":")[2] or str(width or "")
+        if not text.isdigit() or not 4 <= int(text) <= 32:
+            raise PassError(f"quantize: fixed-point width must be an integer 4..32, e.g. quantize:fixed:12 "
+                            f"(got {text!r})")
+        return int(text)
+    return None
+
+
+@register
+class Quantize(AccelcPass):
+    """quantize:int8-dynamic | quantize:int8[,calibrate=minmax|entropy|percentile][,per_channel=true][,exclude=…]
+    | quantize:fp16[,keep_io=true] | quantize:fixed8 | quantize:fixed16 | quantize:fixed:W"""
+
+    name = "quantize"
+
+    def __init__(self, context: PassContext | None = None, mode: str | None = None, calibrate: str = "minmax",
+                 per_channel: bool = True, exclude: Any = None, keep_io: bool = True, ops: Any = None,
+                 width: Any = None, **unknown: Any) -> None:
+        super().__init__(context, **unknown)
+        self.mode = str(mode or "").lower()
+        self.width = _fixed_width(self.mode, width)
+        if self.width is None and self.mode not in ORT_MODES:
+            raise PassError(f"quantize: mode must be one of {', '.join(ORT_MODES)}, fixed8, fixed16, fixed:W "
+                            f"(got {mode!r})")
+        if str(calibrate).lower() not in CALIBRATION_METHODS:
+            raise PassError(f"quantize: calibrate must be one of {', '.join(CALIBRATION_METHODS)}, not {calibrate!r}")
+        self.calibrate = str(calibrate).lower()
+        self.per_channel = bool(per_channel)
+        self.exclude = names_option(exclude)
+        self.keep_io = bool(keep_io)
+        self.ops = names_option(ops)
+        self._check_target()
+
+    @property
+    def in_place(self) -> bool:  # onnxruntime.quantization builds a new model
+        return False
+
+    @property
+    def changes_input(self) -> bool:
+        return False
+
+    @property
+    def options(self) -> dict:
+        if self.width is not None:
+            return {"mode": "fixed", "width": self.width}
+        opts: dict[str, Any] = {"mode": self.mode}
+        if self.mode == "int8":
+            opts.update(calibrate=self.calibrate, per_channel=self.per_channel)
+        if self.mode == "int8-dynamic":
+            opts["per_channel"] = self.per_channel
+        if self.mode == "fp16":
+            opts["keep_io"] = self.keep_io
+        if self.exclude:
+            opts["exclude"] = self.exclude
+        if self.ops:
+            opts["ops"] = self.ops
+        return opts
+
+    def _check_target(self) -> None:
+        target = self.context.target
+        if self.width is not None and target not in (None, "fpga"):
+            raise PassError(f"quantize:{self.mode} is a fixed-point width for --target fpga; for {target} use "
+                            "quantize:int8 (static, QDQ), int8-dynamic or fp16")
+        if self.width is None and target == "fpga":
+            raise PassError(f"quantize:{self.mode} is for ONNX Runtime; fpga takes fixed-point widths: "
+                            "quantize:fixed8, fixed16 or fixed:W")
+        if self.mode == "int8-dynamic" and target == "cuda":
+            raise PassError("quantize:int8-dynamic emits integer operators (MatMulInteger/ConvInteger) that the "
+                            "CUDA provider runs on the CPU; use quantize:int8 (QDQ) or quantize:fp16 for cuda")
+
+    def call(self, model: ir.Model) -> PassResult:
+        before = ir.to_proto(model)
+        if self.width is not None:
+            new = ir.from_proto(before)
+            new.metadata_props[FPGA_WIDTH_KEY] = str(self.width)
+            stats = {"mode": "fixed", "width": self.width,
+                     "summary": f"fixed-point {self.width}-bit results and weights; integer bits per layer "
+                                "from observed ranges (see the artifact's precision table)"}
+            return PassResult(new, True, stats=stats)
+        excluded = self._excluded(before)
+        if self.mode == "int8-dynamic":
+            after = int8_dynamic(before, self.ops or None, excluded, self.per_channel)
+        elif self.mode == "int8":
+            if self.context.calibration is None:
+                raise PassError("quantize:int8 (static) needs calibration data: --calibration FILE.npy or "
+                                "--dataset digits (API: calibration=array); it never calibrates on random data")
+            after = int8_static_qdq(before, self.context.calibration, self.calibrate, self.per_channel, excluded,
+                                    self.ops or None)
+        else:
+            after = fp16(before, self.keep_io)
+        new = ir.from_proto(after)
+        new.graph.sort()  # the fp16 converter appends its input Casts at the end of the node list
+        stats: dict[str, Any] = {"mode": self.mode, "excluded": excluded,
+                                 "size_bytes": {"before": before.ByteSize(), "after": after.ByteSize()},
+                                 "ops_after": _op_counts(after), "fidelity": fidelity(before, new, self.context)}
+        stats["speed"], warnings = self._speed(before, after)
+        stats["summary"] = _summary(stats)
+        return PassResult(new, True, stats=stats, warnings=warnings)
+
+    def _excluded(self, model: onnx.ModelProto) -> list[str]:
+        """The user's exclusions plus ops that must stay float: Softmax/LogSoftmax producing an output."""
+        outputs = {o.name for o in model.graph.output}
+        names = {n.name for n in model.graph.node}
+        unknown = [e for e in self.exclude if e not in names]
+        if unknown:
+            raise PassError(f"quantize: exclude names no node: {', '.join(unknown)} (node names: "
+                            f"{', '.join(sorted(names))})")
+        auto = [n.name for n in model.graph.node if n.op_type in OUTPUT_OPS_KEPT_FLOAT and set(n.output) & outputs]
+        return sorted(set(self.exclude) | set(auto))
+
+    def _speed(self, before: onnx.ModelProto, after: onnx.ModelProto) -> tuple[list[dict], list[str]]:
+        from accelc.transforms._timing import speed_ratio
+
+        target = self.context.target or "cpu"
+        providers = ["CUDAExecutionProvider"] if target == "cuda" else ["CPUExecutionProvider"]
+        import onnxruntime as ort
+
+        if providers[0] not in ort.get_available_providers():
+            return [], [f"not timed: {providers[0]} is not available here"]
+        x = fidelity_inputs(before, self.context)[0]
+        rows, warnings = [], []
+        for batch in TIMING_BATCHES:
+            data = np.resize(x, (batch, *x.shape[1:])).astype(np.float32)
+            row = speed_ratio(before, after, data, providers)
+            rows.append(row)
+            if row["ratio"] > 1.0:
+                warnings.append(f"{self.mode} is {row['ratio']:.2f}x the fp32 time on {target} at batch {batch} "
+                                f"(measured: {row['quantized_ms']:.3g} ms vs {row['float_ms']:.3g} ms) — slower, "
+                                "not faster" + (" (dynamic int8 convolutions are slow on CPU: try quantize:int8 or "
+                                                "ops=MatMul;Gemm)" if self.mode == "int8-dynamic" else ""))
+        return rows, warnings
+
+
+def _op_counts(model: onnx.ModelProto) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in model.graph.node:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def _summary(stats: dict) -> str:
+    fid = stats["fidelity"]
+    size = stats["size_bytes"]
+    speed = ", ".join(f"batch {r['batch']}: {r['ratio']:.2f}x fp32 time" for r in stats["speed"]) or "not timed"
+    agree = f", top-1 agreement {fid['top1_agreement']:.3f}" if "top1_agreement" in fid else ""
+    return (f"{stats['mode']}: size {size['before']:,} -> {size['after']:,} bytes; {speed}; vs float on "
+            f"{fid['samples']} {fid['data']} inputs: max abs err {fid['max_abs_err']:.3g}{agree}")

@@ -1,0 +1,106 @@
+"""The quantize pass: int8 dynamic / static QDQ and fp16 through onnxruntime.quantization, measured;
+fixed-point widths recorded for the fpga target."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+import pytest
+from _transform_models import const, make, rand, run
+from onnx import helper
+
+from accelc.errors import PassError
+from accelc.passes import PassContext, apply_passes, create_pass
+from accelc.transforms.quantize import FPGA_WIDTH_KEY
+
+
+def _mlp(softmax: bool = False) -> onnx.ModelProto:
+    """16 -> 32 relu -> 10 (Gemm), optionally a Softmax on the output."""
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1_Gemm", transB=1),
+             helper.make_node("Relu", ["h"], ["r"], name="Relu"),
+             helper.make_node("Gemm", ["r", "w2", "b2"], ["z" if softmax else "y"], name="fc2_Gemm", transB=1)]
+    if softmax:
+        nodes.append(helper.make_node("Softmax", ["z"], ["y"], name="Softmax", axis=1))
+    inits = [const("w1", rand(32, 16, seed=1) * 0.3), const("b1", rand(32, seed=2) * 0.1),
+             const("w2", rand(10, 32, seed=3) * 0.3), const("b2", rand(10, seed=4) * 0.1)]
+    return make(nodes, {"x": ["N", 16]}, {"y": ["N", 10]}, inits)
+
+
+def _quantize(spec: str, proto: onnx.ModelProto, target: str | None = "cpu", calibration=None):
+    context = PassContext(calibration=calibration, target=target)
+    model, records = apply_passes(ir.from_proto(proto), [spec], context)
+    return model, records[0]
+
+
+def _ops(model: ir.Model) -> set[str]:
+    return {n.op_type for n in model.graph}
+
+
+def test_int8_static_is_qdq_calibrated_and_measured():
+    calib = rand(64, 16, seed=5)
+    model, record = _quantize("quantize:int8", _mlp(), calibration=calib)
+    ops = _ops(model)
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert not ops & {"QLinearMatMul", "QGemm", "MatMulInteger", "ConvInteger", "QLinearConv"}  # QDQ, not QOperator
+    assert record.stats["fidelity"]["data"] == "calibration"
+    assert record.stats["fidelity"]["top1_agreement"] >= 0.9
+    for row in record.stats["speed"]:  # the ratio is the one its own timings give
+        assert row["ratio"] == pytest.approx(row["quantized_ms"] / row["float_ms"], rel=0.01)
+        assert any(f"batch {row['batch']}" in w for w in record.warnings) == (row["ratio"] > 1)
+    x = calib[:8]  # inside the calibrated ranges: what is left is int8 rounding, a few % of the output scale
+    ref = run(_mlp(), {"x": x})[0]
+    np.testing.assert_allclose(run(model, {"x": x})[0], ref, atol=0.05 * np.abs(ref).max())
+
+
+def test_int8_static_without_calibration_is_refused_not_randomly_calibrated():
+    with pytest.raises(PassError, match="needs calibration data"):
+        _quantize("quantize:int8", _mlp())
+
+
+def test_output_softmax_stays_float():
+    model, record = _quantize("quantize:int8", _mlp(softmax=True), calibration=rand(32, 16, seed=5))
+    assert record.stats["excluded"] == ["Softmax"]
+    softmax = next(n for n in model.graph if n.op_type == "Softmax")
+    assert softmax.outputs[0].uses() == [] or all(u.node.op_type != "QuantizeLinear" for u in softmax.outputs[0].uses())
+
+
+def test_int8_dynamic_uses_integer_matmuls_and_is_refused_for_cuda():
+    model, record = _quantize("quantize:int8-dynamic", _mlp())
+    assert "MatMulInteger" in _ops(model) or "DynamicQuantizeLinear" in _ops(model)
+    assert record.stats["size_bytes"]["after"] < record.stats["size_bytes"]["before"]
+    with pytest.raises(PassError, match="CUDA provider runs on the CPU"):
+        create_pass("quantize:int8-dynamic", PassContext(target="cuda"))
+
+
+def test_fp16_halves_the_weights_and_keeps_float_io():
+    model, record = _quantize("quantize:fp16", _mlp())
+    proto = ir.to_proto(model)
+    assert {i.data_type for i in proto.graph.initializer} == {onnx.TensorProto.FLOAT16}
+    assert proto.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    assert record.stats["fidelity"]["max_abs_err"] < 1e-2
+    onnx.checker.check_model(proto, full_check=True)
+
+
+def test_fixed_widths_are_recorded_for_fpga_only():
+    model, record = _quantize("quantize:fixed8", _mlp(), target="fpga")
+    assert model.metadata_props[FPGA_WIDTH_KEY] == "8" and record.stats["width"] == 8
+    assert create_pass("quantize:fixed:12", PassContext(target="fpga")).options == {"mode": "fixed", "width": 12}
+    assert create_pass("quantize:fixed16").options["width"] == 16
+    with pytest.raises(PassError, match="for --target fpga"):
+        create_pass("quantize:fixed8", PassContext(target="cpu"))
+    with pytest.raises(PassError, match="fpga takes fixed-point widths"):
+        create_pass("quantize:int8", PassContext(target="fpga"))
+
+
+@pytest.mark.parametrize("spec, message", [("quantize", "mode must be"), ("quantize:int4", "mode must be"),
+                                           ("quantize:fixed:99", "width must be"),
+                                           ("quantize:int8,calibrate=magic", "calibrate must be")])
+def test_bad_options_are_refused(spec, message):
+    with pytest.raises(PassError, match=message):
+        create_pass(spec)
+
+
+def test_unknown_exclusion_is_an_error():
+    with pytest.raises(PassError, match="exclude names no node"):
+        _quantize("quantize:int8,exclude=nope", _mlp(), calibration=rand(8, 16))
