@@ -20,7 +20,9 @@ from accelc.transforms._measure import fidelity, fidelity_inputs
 from accelc.transforms._select import names_option
 from accelc.transforms.ort_quantization import CALIBRATION_METHODS, fp16, int8_dynamic, int8_static_qdq
 
-ORT_MODES = ("int8-dynamic", "int8", "fp16")
+ORT_MODES = ("int8-dynamic", "int8", "fp16", "auto-int8")
+# auto-int8 tries these op-type subsets (None: every op onnxruntime.quantization handles).
+AUTO_OP_SETS = (None, ("MatMul", "Gemm"), ("Conv",))
 FIXED_WIDTHS = {"fixed8": 8, "fixed16": 16}
 # Metadata the fpga target reads: the result/weight width every layer gets.
 FPGA_WIDTH_KEY = "accelc.fpga.width"
@@ -49,7 +51,8 @@ class Quantize(AccelcPass):
 
     def __init__(self, context: PassContext | None = None, mode: str | None = None, calibrate: str = "minmax",
                  per_channel: bool = True, exclude: Any = None, keep_io: bool = True, ops: Any = None,
-                 width: Any = None, **unknown: Any) -> None:
+                 width: Any = None, min_agreement: float = 0.99, max_rel_err: float = 0.05,
+                 **unknown: Any) -> None:
         super().__init__(context, **unknown)
         self.mode = str(mode or "").lower()
         self.width = _fixed_width(self.mode, width)
@@ -63,6 +66,8 @@ class Quantize(AccelcPass):
         self.exclude = names_option(exclude)
         self.keep_io = bool(keep_io)
         self.ops = names_option(ops)
+        self.min_agreement = float(min_agreement)
+        self.max_rel_err = float(max_rel_err)
         self._check_target()
 
     @property
@@ -84,6 +89,8 @@ class Quantize(AccelcPass):
             opts["per_channel"] = self.per_channel
         if self.mode == "fp16":
             opts["keep_io"] = self.keep_io
+        if self.mode == "auto-int8":
+            opts.update(min_agreement=self.min_agreement, max_rel_err=self.max_rel_err)
         if self.exclude:
             opts["exclude"] = self.exclude
         if self.ops:
@@ -98,7 +105,7 @@ class Quantize(AccelcPass):
         if self.width is None and target == "fpga":
             raise PassError(f"quantize:{self.mode} is for ONNX Runtime; fpga takes fixed-point widths: "
                             "quantize:fixed8, fixed16 or fixed:W")
-        if self.mode == "int8-dynamic" and target == "cuda":
+        if self.mode in ("int8-dynamic", "auto-int8") and target == "cuda":
             raise PassError("quantize:int8-dynamic emits integer operators (MatMulInteger/ConvInteger) that the "
                             "CUDA provider runs on the CPU; use quantize:int8 (QDQ) or quantize:fp16 for cuda")
 
@@ -112,6 +119,8 @@ class Quantize(AccelcPass):
                                 "from observed ranges (see the artifact's precision table)"}
             return PassResult(new, True, stats=stats)
         excluded = self._excluded(before)
+        if self.mode == "auto-int8":
+            return self._auto(before, excluded)
         if self.mode == "int8-dynamic":
             after = int8_dynamic(before, self.ops or None, excluded, self.per_channel)
         elif self.mode == "int8":
@@ -130,6 +139,50 @@ class Quantize(AccelcPass):
         stats["speed"], warnings = self._speed(before, after)
         stats["summary"] = _summary(stats)
         return PassResult(new, True, stats=stats, warnings=warnings)
+
+    def _auto(self, before: onnx.ModelProto, excluded: list[str]) -> PassResult:
+        """Try int8 on each op-type subset (static QDQ with calibration data, else dynamic); keep the variant
+        that is faster than fp32 at every timed batch size and within the accuracy budget, or none."""
+        present = {n.op_type for n in before.graph.node}
+        static = self.context.calibration is not None
+        candidates, best = [], None
+        for ops in AUTO_OP_SETS:
+            if ops is not None and not present & set(ops):
+                continue
+            after = (int8_static_qdq(before, self.context.calibration, self.calibrate, self.per_channel, excluded, ops)
+                     if static else int8_dynamic(before, ops, excluded, self.per_channel))
+            new = ir.from_proto(after)
+            new.graph.sort()
+            fid = fidelity(before, new, self.context)
+            speed, _ = self._speed(before, after)
+            worst = max((r["ratio"] for r in speed), default=float("inf"))
+            accurate = self._within_budget(before, fid)
+            row = {"variant": "int8 static QDQ" if static else "int8 dynamic", "ops": list(ops) if ops else "all",
+                   "worst_ratio": worst, "speed": speed, "fidelity": fid, "within_budget": accurate}
+            candidates.append(row)
+            if accurate and worst < 1.0 and (best is None or worst < best[0]["worst_ratio"]):
+                best = (row, new, after)
+        stats: dict[str, Any] = {"mode": "auto-int8", "excluded": excluded, "candidates": candidates}
+        if best is None:
+            stats["chosen"] = None
+            stats["summary"] = (f"auto-int8: no int8 variant was both faster than fp32 and within the budget "
+                                f"({len(candidates)} tried); the model stays float")
+            return PassResult(ir.from_proto(before), False, stats=stats, warnings=[stats["summary"]])
+        row, new, after = best
+        stats.update(chosen={"variant": row["variant"], "ops": row["ops"]}, fidelity=row["fidelity"],
+                     speed=row["speed"], size_bytes={"before": before.ByteSize(), "after": after.ByteSize()})
+        stats["summary"] = f"auto-int8 chose {row['variant']} on {row['ops']} ops; " + _summary({**stats,
+                                                                                               "mode": "int8"})
+        return PassResult(new, True, stats=stats)
+
+    def _within_budget(self, before: onnx.ModelProto, fid: dict) -> bool:
+        if "top1_agreement" in fid:
+            return fid["top1_agreement"] >= self.min_agreement
+        from accelc.reference import Reference
+
+        x = fidelity_inputs(before, self.context)
+        scale = float(np.sqrt(np.mean(np.square(Reference(before).run(x)[0])))) or 1.0
+        return fid["rmse"] / scale <= self.max_rel_err
 
     def _excluded(self, model: onnx.ModelProto) -> list[str]:
         """The user's exclusions plus ops that must stay float: Softmax/LogSoftmax producing an output."""

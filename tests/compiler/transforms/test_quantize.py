@@ -104,3 +104,22 @@ def test_bad_options_are_refused(spec, message):
 def test_unknown_exclusion_is_an_error():
     with pytest.raises(PassError, match="exclude names no node"):
         _quantize("quantize:int8,exclude=nope", _mlp(), calibration=rand(8, 16))
+
+
+@pytest.mark.parametrize("budget", [0.0, 1.01])
+def test_auto_int8_keeps_only_a_variant_that_is_faster_and_within_budget(budget):
+    """Timing decides which variant wins, so the test checks the decision against the pass's own measurements."""
+    model, record = _quantize(f"quantize:auto-int8,min_agreement={budget}", _mlp(), calibration=rand(64, 16, seed=5))
+    stats = record.stats
+    assert stats["candidates"] and all(c["variant"] == "int8 static QDQ" for c in stats["candidates"])
+    good = [c for c in stats["candidates"] if c["within_budget"] and c["worst_ratio"] < 1.0]
+    if budget > 1:  # an unreachable budget: nothing may be chosen, the model stays float
+        assert not good
+    if good:
+        best = min(good, key=lambda c: c["worst_ratio"])
+        assert stats["chosen"] == {"variant": best["variant"], "ops": best["ops"]} and record.modified
+        assert "QuantizeLinear" in _ops(model)
+    else:
+        assert stats["chosen"] is None and not record.modified
+        assert "QuantizeLinear" not in _ops(model)
+        assert any("no int8 variant" in w for w in record.warnings)
