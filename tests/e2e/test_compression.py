@@ -115,3 +115,37 @@ def test_prune_then_depthwise_compose_in_order_on_fpga(tmp_path: Path) -> None:
     art = accelc.compile(_net(), target="fpga", input_shape=(1, 3, 6, 6), passes=_composed_passes(),
                          out=tmp_path / "a")
     _check_composed(art, x, atol=0.05)
+
+
+def test_cli_int8_static_calibrates_on_the_dataset_and_verify_reports_accuracy(tmp_path: Path) -> None:
+    out = tmp_path / "int8"
+    proc = subprocess.run([*accelc_command(), "compile", str(DIGITS), "--input-shape", "1,1,8,8", "--quantize", "int8",
+                           "--dataset", "digits", "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    stats = json.loads((out / "manifest.json").read_text())["passes"][0]["stats"]
+    assert stats["fidelity"]["data"] == "calibration" and [r["batch"] for r in stats["speed"]] == [1, 32]
+    ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
+    assert "QuantizeLinear" in ops and "QLinearConv" not in ops
+    proc = subprocess.run([*accelc_command(), "verify", str(out), "--dataset", "digits", "--min-agreement", "0.95"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # without data a static mode is refused, and nothing is written
+    proc = subprocess.run([*accelc_command(), "compile", str(DIGITS), "--input-shape", "1,1,8,8", "--quantize", "int8",
+                           "-o", str(tmp_path / "none")], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "needs calibration data" in proc.stderr
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.slow
+def test_fixed8_on_fpga_uses_8_bit_types_and_keeps_digits_accuracy(tmp_path: Path) -> None:
+    from accelc.data import load_dataset
+
+    art = accelc.compile(DIGITS, target="fpga", input_shape=(1, 1, 8, 8), passes=["quantize:fixed8"],
+                         calibration="digits", out=tmp_path / "fixed8")
+    precision = art.manifest["target"]["precision"]
+    weights = [p["weight"] for p in precision.values() if "weight" in p]
+    assert weights and all(w.startswith("fixed<8,") for w in weights)
+    assert all(p["result"].startswith("fixed<8,") for p in precision.values() if p.get("result", "auto") != "auto")
+    x, y = load_dataset("digits", art.inputs, "test")
+    report = accelc.verify(art, x, labels=y, per_layer=False)
+    assert report.accuracy_artifact >= report.accuracy_reference - 0.02, report
