@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -44,13 +45,31 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def _code_fingerprint() -> str:
+    """accelc's own sources: a changed pass or lowering must not be served an artifact the old code built."""
+    import importlib.util
+
+    roots = set()
+    for package in ("accelc", "accelc.backends", "accelc.hls"):  # three source dirs (pyproject package-dir)
+        spec = importlib.util.find_spec(package)  # locates without importing the heavy packages
+        roots |= {Path(p) for p in (spec.submodule_search_locations or [])} if spec else set()
+    h = hashlib.sha256()
+    for root in sorted(roots):
+        for f in sorted(root.rglob("*")):
+            if f.suffix in (".py", ".h") and "__pycache__" not in f.parts:
+                h.update(str(f.relative_to(root)).encode())
+                h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def _cache_key(source_sha: str, target: str, options: dict, passes: list, input_shape, calibration,
                self_check: str) -> str:
     h = hashlib.sha256()
     # self_check is part of the key: an artifact kept under 'warn' must not satisfy an 'error' compile.
-    h.update(json.dumps([__version__, FORMAT_VERSION, source_sha, target, options, passes, self_check,
-                         [list(s) for s in input_shape] if input_shape else None], sort_keys=True,
-                        default=str).encode())
+    shapes = [list(s) for s in input_shape] if input_shape else None
+    h.update(json.dumps([__version__, _code_fingerprint(), FORMAT_VERSION, source_sha, target, options, passes,
+                         self_check, shapes], sort_keys=True, default=str).encode())
     if isinstance(calibration, str):
         h.update(f"dataset:{calibration}".encode())
     elif calibration is not None:

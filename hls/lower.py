@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from accelc.hls.multipliers import multipliers
 from accelc.hls.prepare import prepare
 from accelc.hls.project import BACKENDS, LARGE_LAYER_MULTS, FpgaOptions, build_config, write_project
 from accelc.reference import Reference
-from accelc.transforms.quantize import FPGA_WIDTH_KEY
+from accelc.transforms.quantize import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY
 
 RANGE_SAMPLES = 32
 
@@ -58,6 +59,9 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
     width = model.metadata_props.get(FPGA_WIDTH_KEY)  # set by quantize:fixed8|fixed16|fixed:W
     if width and opts.precision is None:
         opts = replace(opts, policy=replace(opts.policy, width=int(width), weight_width=int(width)))
+    widths = model.metadata_props.get(FPGA_WIDTHS_KEY)  # per node, set by quantize:auto
+    if widths and opts.precision is None:
+        opts = replace(opts, layer_widths={k: int(v) for k, v in json.loads(widths).items()})
     if opts.backend not in BACKENDS:
         raise AccelcError(f"unknown fpga backend '{opts.backend}'; choose one of: {', '.join(BACKENDS)}")
     proto = ir.to_proto(model)
@@ -90,7 +94,7 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
         "default_precision": cfg["Model"]["Precision"]["default"],
         "precision": layers,
         "multipliers": multipliers(hls_dir),
-        "fixed_width": opts.policy.width if opts.precision is None else None,
+        "fixed_width": min([opts.policy.width, *opts.layer_widths.values()]) if opts.precision is None else None,
         "precision_source": "user" if opts.precision else ("calibration" if calibration is not None else "random"),
         "emulator": {"key": build.key, "opt_flag": DEFAULT_OPT_FLAG, "cached": build.cached,
                      "build_seconds": round(build.seconds, 2), "convert_seconds": round(t1 - t0, 2)},

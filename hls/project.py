@@ -7,7 +7,7 @@ import io
 import logging
 import re
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,7 @@ from onnx import numpy_helper
 from accelc.errors import AccelcError
 from accelc.hls.precision import PrecisionPolicy, accum_type, fixed, result_type, weight_type
 from accelc.hls.prepare import Prepared
+from accelc.hls.quantized_import import quantized_layer_precisions
 
 log = logging.getLogger("accelc")
 
@@ -37,6 +38,11 @@ class FpgaOptions:
     reuse_factor: int | None = None
     precision: str | None = None  # a blanket hls4ml type; None = per-layer types from ranges
     policy: PrecisionPolicy = field(default_factory=PrecisionPolicy)
+    layer_widths: dict[str, int] = field(default_factory=dict)  # canonical node -> width (quantize:auto)
+
+    def policy_for(self, node: str | None) -> PrecisionPolicy:
+        width = self.layer_widths.get(node or "")
+        return replace(self.policy, width=width, weight_width=width) if width else self.policy
 
     @classmethod
     def from_dict(cls, d: dict) -> FpgaOptions:
@@ -96,10 +102,14 @@ def build_config(prepared: Prepared, ranges: dict[str, float], input_ranges: dic
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     producers = {n.name: n for n in model.graph.node}
     graph_inputs = {i.name for i in model.graph.input}
+    quantized = quantized_layer_precisions(model)  # an already-quantized model's own types
     for name, layer_cfg in cfg["LayerName"].items():
         layer_cfg["Trace"] = True
         if opts.strategy is None and mults.get(name, 0) > LARGE_LAYER_MULTS:
             layer_cfg["Strategy"] = "Resource"
+        if name in quantized:
+            layer_cfg.setdefault("Precision", {}).update(quantized[name])
+            continue
         if opts.precision is not None:
             continue  # the user asked for one blanket type
         prec = layer_cfg.setdefault("Precision", {})
@@ -110,19 +120,20 @@ def build_config(prepared: Prepared, ranges: dict[str, float], input_ranges: dic
         if node is None:
             continue  # constants: their own type is set from the consuming layer's weight type
         origin = prepared.node_names.get(name)
+        policy = opts.policy_for(origin)
         if origin in ranges:
-            prec["result"] = result_type(ranges[origin], opts.policy)
+            prec["result"] = result_type(ranges[origin], policy)
             if "accum" in prec:
-                prec["accum"] = accum_type(ranges[origin], opts.policy)
+                prec["accum"] = accum_type(ranges[origin], policy)
         elif node.op_type == "Transpose" and input_ranges:
-            prec["result"] = result_type(max(input_ranges.values()), opts.policy)
+            prec["result"] = result_type(max(input_ranges.values()), policy)
         if node.op_type in ("Conv", "MatMul") and len(node.input) > 1:
             w = _max_abs_init(inits, node.input[1])
             if w is not None:
-                prec["weight"] = weight_type(w, opts.policy)
+                prec["weight"] = weight_type(w, policy)
             b_name = node.input[2] if len(node.input) > 2 else _bias_of(model, node)
             b = _max_abs_init(inits, b_name) if b_name else None
-            prec["bias"] = weight_type(b if b is not None else 0.0, opts.policy)
+            prec["bias"] = weight_type(b if b is not None else 0.0, policy)
     # Fallback for anything left "auto": a safe wide type rather than hls4ml's inferred one.
     cfg["Model"]["Precision"]["default"] = blanket if opts.precision else fixed(opts.policy.width + 6, 12)
     return cfg, io_type

@@ -24,8 +24,9 @@ ORT_MODES = ("int8-dynamic", "int8", "fp16", "auto-int8")
 # auto-int8 tries these op-type subsets (None: every op onnxruntime.quantization handles).
 AUTO_OP_SETS = (None, ("MatMul", "Gemm"), ("Conv",))
 FIXED_WIDTHS = {"fixed8": 8, "fixed16": 16}
-# Metadata the fpga target reads: the result/weight width every layer gets.
+# Metadata the fpga target reads: the result/weight width every layer gets, or per node (JSON, from `auto`).
 FPGA_WIDTH_KEY = "accelc.fpga.width"
+FPGA_WIDTHS_KEY = "accelc.fpga.widths"
 TIMING_BATCHES = (1, 32)
 OUTPUT_OPS_KEPT_FLOAT = ("Softmax", "LogSoftmax")
 
@@ -51,13 +52,13 @@ class Quantize(AccelcPass):
 
     def __init__(self, context: PassContext | None = None, mode: str | None = None, calibrate: str = "minmax",
                  per_channel: bool = True, exclude: Any = None, keep_io: bool = True, ops: Any = None,
-                 width: Any = None, min_agreement: float = 0.99, max_rel_err: float = 0.05,
+                 width: Any = None, min_agreement: float = 0.99, max_rel_err: float = 0.05, guard_bits: int = 1,
                  **unknown: Any) -> None:
         super().__init__(context, **unknown)
         self.mode = str(mode or "").lower()
         self.width = _fixed_width(self.mode, width)
-        if self.width is None and self.mode not in ORT_MODES:
-            raise PassError(f"quantize: mode must be one of {', '.join(ORT_MODES)}, fixed8, fixed16, fixed:W "
+        if self.width is None and self.mode not in (*ORT_MODES, "auto"):
+            raise PassError(f"quantize: mode must be one of {', '.join(ORT_MODES)}, fixed8, fixed16, fixed:W, auto "
                             f"(got {mode!r})")
         if str(calibrate).lower() not in CALIBRATION_METHODS:
             raise PassError(f"quantize: calibrate must be one of {', '.join(CALIBRATION_METHODS)}, not {calibrate!r}")
@@ -68,6 +69,7 @@ class Quantize(AccelcPass):
         self.ops = names_option(ops)
         self.min_agreement = float(min_agreement)
         self.max_rel_err = float(max_rel_err)
+        self.guard_bits = int(guard_bits)
         self._check_target()
 
     @property
@@ -82,6 +84,9 @@ class Quantize(AccelcPass):
     def options(self) -> dict:
         if self.width is not None:
             return {"mode": "fixed", "width": self.width}
+        if self.mode == "auto":
+            return {"mode": "auto", "min_agreement": self.min_agreement, "max_rel_err": self.max_rel_err,
+                    "guard_bits": self.guard_bits}
         opts: dict[str, Any] = {"mode": self.mode}
         if self.mode == "int8":
             opts.update(calibrate=self.calibrate, per_channel=self.per_channel)
@@ -99,10 +104,11 @@ class Quantize(AccelcPass):
 
     def _check_target(self) -> None:
         target = self.context.target
-        if self.width is not None and target not in (None, "fpga"):
+        fixed = self.width is not None or self.mode == "auto"
+        if fixed and target not in (None, "fpga"):
             raise PassError(f"quantize:{self.mode} is a fixed-point width for --target fpga; for {target} use "
                             "quantize:int8 (static, QDQ), int8-dynamic or fp16")
-        if self.width is None and target == "fpga":
+        if not fixed and target == "fpga":
             raise PassError(f"quantize:{self.mode} is for ONNX Runtime; fpga takes fixed-point widths: "
                             "quantize:fixed8, fixed16 or fixed:W")
         if self.mode in ("int8-dynamic", "auto-int8") and target == "cuda":
@@ -118,6 +124,8 @@ class Quantize(AccelcPass):
                      "summary": f"fixed-point {self.width}-bit results and weights; integer bits per layer "
                                 "from observed ranges (see the artifact's precision table)"}
             return PassResult(new, True, stats=stats)
+        if self.mode == "auto":
+            return self._auto_fixed(before)
         excluded = self._excluded(before)
         if self.mode == "auto-int8":
             return self._auto(before, excluded)
@@ -173,6 +181,42 @@ class Quantize(AccelcPass):
                      speed=row["speed"], size_bytes={"before": before.ByteSize(), "after": after.ByteSize()})
         stats["summary"] = f"auto-int8 chose {row['variant']} on {row['ops']} ops; " + _summary({**stats,
                                                                                                "mode": "int8"})
+        return PassResult(new, True, stats=stats)
+
+    def _auto_fixed(self, before: onnx.ModelProto) -> PassResult:
+        """Per-layer fpga widths: the narrowest each weighted layer can take while the calibration outputs
+        of the fake-quantized graph stay within the budget (see accelc.transforms.fixed_point_search)."""
+        import json
+
+        from accelc.analysis import node_macs
+        from accelc.transforms.fixed_point_search import START_WIDTH, bit_ops, layer_widths, search
+
+        if self.context.calibration is None:
+            raise PassError("quantize:auto searches widths on calibration data: --calibration FILE.npy or "
+                            "--dataset digits (API: calibration=array)")
+        x = np.asarray(self.context.calibration, dtype=np.float32)
+
+        def accept(ref: np.ndarray, out: np.ndarray) -> bool:
+            if ref.ndim == 2 and ref.shape[1] > 1:
+                return float(np.mean(ref.argmax(1) == out.argmax(1))) >= self.min_agreement
+            scale = float(np.sqrt(np.mean(np.square(ref)))) or 1.0
+            return float(np.sqrt(np.mean(np.square(out - ref)))) / scale <= self.max_rel_err
+
+        searched, trials = search(before, x, accept)
+        # The fake-quantized graph only approximates hls4ml's arithmetic (its split bias layers, accumulator
+        # truncation) and calibration is not test data: one guard bit per layer keeps the budget honest.
+        chosen = {k: min(v + self.guard_bits, START_WIDTH) for k, v in searched.items()}
+        widths = layer_widths(before, chosen, START_WIDTH)
+        new = ir.from_proto(before)
+        new.metadata_props[FPGA_WIDTHS_KEY] = json.dumps(widths, sort_keys=True)
+        macs = {n.name: node_macs(n) for n in new.graph if n.name in chosen}
+        ops_before = bit_ops(before, {}, macs, START_WIDTH)
+        ops_after = bit_ops(before, widths, macs, START_WIDTH)
+        stats = {"mode": "auto", "widths": chosen, "searched_widths": searched, "guard_bits": self.guard_bits,
+                 "trials": trials, "samples": len(x),
+                 "bit_ops": {"before": ops_before, "after": ops_after}}
+        stats["summary"] = (f"widths {', '.join(f'{k}={v}' for k, v in chosen.items())} ({trials} trials on "
+                            f"{len(x)} calibration inputs); bit-ops {ops_before:,} -> {ops_after:,}")
         return PassResult(new, True, stats=stats)
 
     def _within_budget(self, before: onnx.ModelProto, fid: dict) -> bool:

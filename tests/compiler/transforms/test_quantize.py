@@ -123,3 +123,38 @@ def test_auto_int8_keeps_only_a_variant_that_is_faster_and_within_budget(budget)
         assert stats["chosen"] is None and not record.modified
         assert "QuantizeLinear" not in _ops(model)
         assert any("no int8 variant" in w for w in record.warnings)
+
+
+def test_auto_fixed_point_search_narrows_layers_within_the_budget():
+    import json
+
+    from accelc.transforms.fixed_point_search import fake_quantized, layer_widths
+    from accelc.transforms.quantize import FPGA_WIDTHS_KEY
+
+    calib = rand(128, 16, seed=5)
+    model, record = _quantize("quantize:auto,min_agreement=0.95", _mlp(), target="fpga", calibration=calib)
+    stats = record.stats
+    assert set(stats["widths"]) == {"fc1_Gemm", "fc2_Gemm"}
+    assert all(4 <= w <= 18 for w in stats["widths"].values()) and min(stats["widths"].values()) < 18
+    assert stats["widths"] == {k: v + 1 for k, v in stats["searched_widths"].items()}  # one guard bit
+    assert stats["bit_ops"]["after"] < stats["bit_ops"]["before"]
+    widths = json.loads(model.metadata_props[FPGA_WIDTHS_KEY])
+    assert widths["Relu"] == widths["fc1_Gemm"]  # a layer without weights inherits its producer's width
+    # the searched widths keep the fake-quantized graph within budget on the calibration data
+    from accelc.reference import Reference
+
+    ref = Reference(_mlp())
+    ranges = {k: float(np.abs(v).max()) for k, v in ref.run_all([calib]).items()}
+    searched = layer_widths(_mlp(), stats["searched_widths"], 18)
+    out = Reference(fake_quantized(_mlp(), searched, ranges)).run([calib])[0]
+    assert np.mean(out.argmax(1) == ref.run([calib])[0].argmax(1)) >= 0.95
+    # and at 18 bits the fake quantization is all but exact
+    wide = Reference(fake_quantized(_mlp(), dict.fromkeys(widths, 18), ranges)).run([calib])[0]
+    np.testing.assert_allclose(wide, ref.run([calib])[0], atol=1e-2)
+
+
+def test_auto_fixed_point_needs_calibration_and_the_fpga_target():
+    with pytest.raises(PassError, match="calibration data"):
+        _quantize("quantize:auto", _mlp(), target="fpga")
+    with pytest.raises(PassError, match="for --target fpga"):
+        create_pass("quantize:auto", PassContext(target="cpu"))
