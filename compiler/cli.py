@@ -109,6 +109,9 @@ def compile(  # noqa: A001
     except AccelcError as e:
         _fail(e)
     tgt = art.manifest["target"]
+    if tgt.get("precision_source") == "random":
+        err.print("[yellow]accelc: warning:[/] no calibration data: the fixed-point ranges come from N(0,1) inputs; "
+                  "if real inputs are larger (e.g. raw pixels), pass --calibration X.npy or --dataset NAME")
     if tgt.get("fallback"):
         err.print("[yellow]accelc: warning:[/] cuda provider unavailable: this artifact runs on CPU (--allow-fallback)")
     check = art.manifest.get("self_check")
