@@ -27,7 +27,7 @@ FIXED_WIDTHS = {"fixed8": 8, "fixed16": 16}
 # Metadata the fpga target reads: the result/weight width every layer gets, or per node (JSON, from `auto`).
 FPGA_WIDTH_KEY = "accelc.fpga.width"
 FPGA_WIDTHS_KEY = "accelc.fpga.widths"
-TIMING_BATCHES = (1, 32)
+TIMING_BATCHES = (1, 64)
 OUTPUT_OPS_KEPT_FLOAT = ("Softmax", "LogSoftmax")
 
 

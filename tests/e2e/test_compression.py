@@ -123,12 +123,18 @@ def test_cli_int8_static_calibrates_on_the_dataset_and_verify_reports_accuracy(t
                            "--dataset", "digits", "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     stats = json.loads((out / "manifest.json").read_text())["passes"][0]["stats"]
-    assert stats["fidelity"]["data"] == "calibration" and [r["batch"] for r in stats["speed"]] == [1, 32]
+    assert stats["fidelity"]["data"] == "calibration" and [r["batch"] for r in stats["speed"]] == [1, 64]
     ops = {n.op_type for n in onnx.load(str(out / "model.onnx")).graph.node}
     assert "QuantizeLinear" in ops and "QLinearConv" not in ops
     proc = subprocess.run([*accelc_command(), "verify", str(out), "--dataset", "digits", "--min-agreement", "0.95"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    from accelc.data import load_dataset
+
+    art = accelc.load(out)
+    x, y = load_dataset("digits", art.inputs, "test")  # held back: calibration used the training split
+    report = accelc.verify(art, x, labels=y, per_layer=False)
+    assert report.accuracy_artifact >= report.accuracy_reference - 0.01, report
     # without data a static mode is refused, and nothing is written
     proc = subprocess.run([*accelc_command(), "compile", str(DIGITS), "--input-shape", "1,1,8,8", "--quantize", "int8",
                            "-o", str(tmp_path / "none")], capture_output=True, text=True, timeout=300)
@@ -149,3 +155,46 @@ def test_fixed8_on_fpga_uses_8_bit_types_and_keeps_digits_accuracy(tmp_path: Pat
     x, y = load_dataset("digits", art.inputs, "test")
     report = accelc.verify(art, x, labels=y, per_layer=False)
     assert report.accuracy_artifact >= report.accuracy_reference - 0.02, report
+
+
+def test_int8_dynamic_mlp_is_at_most_30_percent_of_the_float_file(tmp_path: Path) -> None:
+    art = accelc.compile(ROOT / "examples" / "mlp" / "mlp.onnx", target="cpu", passes=["quantize:int8-dynamic"],
+                         out=tmp_path / "mlp-int8")
+    size, float_size = (art.path / "model.onnx").stat().st_size, art.reference_path.stat().st_size
+    assert size <= 0.30 * float_size, (size, float_size)
+    assert "MatMulInteger" in {n.op_type for n in onnx.load(str(art.path / "model.onnx")).graph.node}
+
+
+def _no_overflow(art, x: np.ndarray) -> None:
+    """fixed16 vs float on 200 inputs: top-1 agreement >= 99%, and no layer saturates (per-layer trace)."""
+    report = accelc.verify(art, x, per_layer=True)
+    assert report.top1_agreement >= 0.99, report.top1_agreement
+    assert report.per_layer and max(row.rel_err for row in report.per_layer) < 0.02, report.per_layer
+
+
+@pytest.mark.slow
+def test_fixed16_digits_and_auto_with_fewer_bits(tmp_path: Path) -> None:
+    from accelc.data import load_dataset
+    from accelc.transforms.fixed_point_search import bit_ops
+
+    fixed16 = accelc.compile(DIGITS, target="fpga", input_shape=(1, 1, 8, 8), passes=["quantize:fixed16"],
+                             calibration="digits", out=tmp_path / "fixed16")
+    x, _ = load_dataset("digits", fixed16.inputs, "test")
+    _no_overflow(fixed16, x[:200])
+    auto = accelc.compile(DIGITS, target="fpga", input_shape=(1, 1, 8, 8), passes=["quantize:auto"],
+                          calibration="digits", out=tmp_path / "auto")
+    stats = auto.manifest["passes"][0]["stats"]
+    model = onnx.load(str(auto.path / "model.onnx"))
+    macs = {name: 1 for name in stats["widths"]}
+    assert bit_ops(model, stats["widths"], macs, 18) < bit_ops(model, {}, macs, 16)  # fewer bits than fixed16
+    assert stats["bit_ops"]["after"] < stats["bit_ops"]["before"] * (16 * 16) / (18 * 18)
+    x_calib, _ = load_dataset("digits", auto.inputs, "train")  # its tol, emulated, on the data it was searched on
+    assert accelc.verify(auto, x_calib[:256], per_layer=False).top1_agreement >= 0.99
+
+
+@pytest.mark.slow
+def test_fixed16_lenet_has_no_overflow(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).standard_normal((200, 1, 28, 28)).astype(np.float32)
+    art = accelc.compile(ROOT / "examples" / "lenet" / "lenet.pt", target="fpga", input_shape=(1, 1, 28, 28),
+                         passes=["quantize:fixed16"], calibration=x[:64], out=tmp_path / "lenet16")
+    _no_overflow(art, x)
