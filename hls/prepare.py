@@ -3,9 +3,11 @@
 hls4ml needs: static shapes (batch 1), explicit Conv/Pool attributes (its parser reads `pads`,
 `strides`, `dilations` without defaults), channels-last data-layout ops (QONNX's
 ConvertToChannelsLastAndClean), Gemm as MatMul + Add, grouped/depthwise Convs as dense Convs with a
-block-diagonal weight (accelc.hls.grouped_conv), C-identifier names. QONNX's `cleanup_model`
-would rename every node and tensor; we apply its transformations one by one instead, so each hls4ml
-layer can be traced back to the ONNX node it came from (for per-layer verification).
+block-diagonal weight (accelc.hls.grouped_conv), C-identifier names, and for an already-quantized model
+QONNX Quant nodes in place of QDQ pairs (accelc.hls.quantized_import: hls4ml turns Quant nodes into
+fixed-point types). QONNX's `cleanup_model` would rename every node and tensor; we apply its
+transformations one by one instead, so each hls4ml layer can be traced back to the ONNX node it came
+from (for per-layer verification).
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ import onnx
 from onnx import helper, numpy_helper
 
 from accelc.hls.grouped_conv import expand_grouped_convs
+from accelc.hls.quantized_import import (
+    drop_requantization,
+    fold_quantized_constants,
+    has_quantization,
+    qdq_to_quant,
+    quantized_constant,
+    scaled_products,
+    transpose_quantized_weight,
+)
 
 _SPATIAL_OPS = ("Conv", "MaxPool", "AveragePool")
 _RESERVED = {"input", "output", "inputs", "outputs"}  # hls4ml refuses layers named so
@@ -113,23 +124,34 @@ def _gemm_to_matmul_add(graph: onnx.GraphProto) -> None:
     inits = {i.name: i for i in graph.initializer}
     new_nodes = []
     for node in graph.node:
-        if node.op_type != "Gemm" or node.input[1] not in inits:
+        quantized = quantized_constant(graph, node.input[1]) if node.op_type == "Gemm" else None
+        if node.op_type != "Gemm" or (node.input[1] not in inits and quantized is None):
             new_nodes.append(node)
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if attrs.get("transA", 0):
+        has_bias = len(node.input) > 2 and bool(node.input[2])
+        if attrs.get("transA", 0) or (quantized and attrs.get("alpha", 1.0) != 1.0) or (
+                has_bias and node.input[2] not in inits and attrs.get("beta", 1.0) != 1.0):
             new_nodes.append(node)  # left to the support check to refuse
             continue
-        w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-        w = (w.T if attrs.get("transB", 0) else w) * float(attrs.get("alpha", 1.0))
         w_name = f"{node.name}_W"
-        graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), w_name))
+        if quantized:  # Quant(W): transpose W under the Quant, which keeps the model's integer grid
+            if attrs.get("transB", 0):
+                transpose_quantized_weight(graph, *quantized, w_name)
+            w_name = node.input[1]
+        else:
+            w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+            w = (w.T if attrs.get("transB", 0) else w) * float(attrs.get("alpha", 1.0))
+            graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), w_name))
         mm_out = f"{node.name}_mm"
         new_nodes.append(helper.make_node("MatMul", [node.input[0], w_name], [mm_out], name=node.name))
-        if len(node.input) > 2 and node.input[2]:
-            b = numpy_helper.to_array(inits[node.input[2]]).astype(np.float32) * float(attrs.get("beta", 1.0))
-            b_name = f"{node.name}_B"
-            graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(b.reshape(-1)), b_name))
+        if has_bias:
+            if node.input[2] in inits:
+                b = numpy_helper.to_array(inits[node.input[2]]).astype(np.float32) * float(attrs.get("beta", 1.0))
+                b_name = f"{node.name}_B"
+                graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(b.reshape(-1)), b_name))
+            else:
+                b_name = node.input[2]  # a quantized bias (beta == 1)
             new_nodes.append(helper.make_node("Add", [mm_out, b_name], [node.output[0]], name=f"{node.name}_bias"))
         else:
             new_nodes[-1].output[0] = node.output[0]
@@ -192,7 +214,12 @@ def prepare(model: onnx.ModelProto, native_depthwise: bool = False) -> Prepared:
     _set_batch_one(graph)
     _fill_default_attributes(graph)
     node_map = _sanitize_names(graph)
+    if has_quantization(graph):
+        model = qdq_to_quant(model)
+        graph = model.graph
     _gemm_to_matmul_add(graph)
+    fold_quantized_constants(graph)
+    drop_requantization(graph)
     expand_grouped_convs(graph, native_depthwise)
     w = ModelWrapper(model)
     with warnings.catch_warnings():
@@ -205,4 +232,6 @@ def prepare(model: onnx.ModelProto, native_depthwise: bool = False) -> Prepared:
             w = w.transform(t)
     _name_new_nodes(w.model.graph, node_map)
     _deterministic_tensor_names(w.model.graph)
+    for name in scaled_products(w.model.graph):
+        node_map.pop(name, None)  # its hls4ml output is in integer units: nothing to compare per layer
     return Prepared(w.model, node_map)

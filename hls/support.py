@@ -5,6 +5,8 @@ output size, `auto_pad` is ignored for Conv, padded pooling pads with zeros, Sof
 axis, broadcasting MatMul, GlobalAveragePool). Anything not known to be right is refused here with
 the op, node, attribute and a hint; the compile-time self-check is the second line of defence.
 Grouped and depthwise Convs are accepted: accelc.hls.prepare rewrites them exactly into dense Convs.
+Already-quantized models (QDQ pairs, QONNX Quant nodes) are accepted where hls4ml keeps their integer
+grids (accelc.hls.quantized_import); a quantized constant counts as a constant weight or bias.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Callable
 import onnx_ir as ir
 
 from accelc.backends.base import Unsupported
+from accelc.hls.quantized_import import constant_source, is_quantization_node, quant_problems
 
 TARGET = "fpga"
 # A check's finding: the problem, or (problem, hint).
@@ -31,7 +34,13 @@ def _rank(value: ir.Value | None) -> int | None:
 
 
 def _is_const(value: ir.Value | None) -> bool:
-    return value is not None and value.const_value is not None
+    """A constant, or a quantized one (DequantizeLinear/Quant of a constant: accelc.hls.quantized_import)."""
+    return constant_source(value) is not None
+
+
+def _const_value(value: ir.Value | None):
+    src = constant_source(value)
+    return None if src is None else src.const_value
 
 
 def _spatial(node: ir.Node, kind: str) -> list[str]:
@@ -52,7 +61,7 @@ def _group(node: ir.Node, group: int) -> list[Problem]:
     """Grouped/depthwise Convs are lowered exactly as dense Convs with a block-diagonal weight
     (accelc.hls.grouped_conv); that needs the weight's shape to agree with the group count."""
     hint = "a grouped Conv needs group >= 1 dividing C_in and C_out, and weights of shape (C_out, C_in/group, k...)"
-    w = node.inputs[1].const_value if _is_const(node.inputs[1]) else None
+    w = _const_value(node.inputs[1])
     if group < 1:
         return [(f"group={group}", hint)]
     if w is None:
@@ -71,7 +80,7 @@ def _conv(node: ir.Node) -> list[Problem]:
     problems: list[Problem] = list(_spatial(node, "Conv"))
     group = _attr(node, "group", 1)
     if group != 1:
-        problems += _group(node, group)
+        problems += _group(node, group) + _grouped_quantized(node)
     if not _is_const(node.inputs[1]):
         problems.append("weights are not a constant initializer")
     return problems
@@ -95,8 +104,13 @@ def _gemm(node: ir.Node) -> list[str]:
         problems.append("transA=1")
     if not _is_const(node.inputs[1]):
         problems.append("B is not a constant initializer")
+    elif node.inputs[1].const_value is None and _attr(node, "alpha", 1.0) != 1.0:
+        problems.append(f"alpha={_attr(node, 'alpha')} on quantized weights (only alpha=1 keeps their integer grid)")
     if len(node.inputs) > 2 and node.inputs[2] is not None and not _is_const(node.inputs[2]):
         problems.append("C is not a constant initializer")
+    elif len(node.inputs) > 2 and node.inputs[2] is not None and node.inputs[2].const_value is None and _attr(
+            node, "beta", 1.0) != 1.0:
+        problems.append(f"beta={_attr(node, 'beta')} on a quantized bias (only beta=1 is lowered)")
     return problems
 
 
@@ -143,6 +157,15 @@ def _binary(node: ir.Node) -> list[str]:
     return []
 
 
+def _grouped_quantized(node: ir.Node) -> list[Problem]:
+    """accelc.hls.grouped_conv expands grouped Convs with a constant weight only, not a quantized one."""
+    if _attr(node, "group", 1) != 1 and node.inputs[1] is not None and node.inputs[1].const_value is None and _is_const(
+            node.inputs[1]):
+        return [("a grouped Conv with quantized weights (the block-diagonal expansion needs a float constant)",
+                 "keep grouped/depthwise Convs float (onnxruntime quantize_static(nodes_to_exclude=[...]))")]
+    return []
+
+
 def _concat(node: ir.Node) -> list[str]:
     rank = _rank(node.outputs[0])
     axis = _attr(node, "axis", 1)
@@ -174,6 +197,9 @@ CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
     "Mul": _binary,
     "Concat": _concat,
     "BatchNormalization": _batchnorm,
+    # Already-quantized models: QDQ chains and QONNX Quant nodes (accelc.hls.quantized_import).
+    "QuantizeLinear": quant_problems,
+    "DequantizeLinear": quant_problems,
     **{op: _ok for op in ACTIVATIONS},
 }
 
@@ -190,8 +216,9 @@ def fpga_supports(model: ir.Model) -> list[Unsupported]:
     """Every node the fpga target would refuse or mistranslate; an empty list means all are lowered."""
     found = []
     for node in model.graph:
-        check = CHECKS.get(node.op_type)
-        if node.domain not in ("", "ai.onnx"):
+        quantization = is_quantization_node(node)  # incl. QONNX Quant, the Clip of QuantizeLinear -> Clip -> DQ
+        check = quant_problems if quantization else CHECKS.get(node.op_type)
+        if node.domain not in ("", "ai.onnx") and not quantization:
             found.append(Unsupported(node.op_type, node.name, TARGET, f"custom domain '{node.domain}'"))
         elif check is None:
             found.append(Unsupported(node.op_type, node.name, TARGET, "operator not lowered to hls4ml",
