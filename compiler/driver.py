@@ -218,6 +218,9 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
                 msg = (f"{target} artifact disagrees with the float graph it was lowered from: "
                        f"{'; '.join(report.violations)}"
                        " — refusing to write it (pass --self-check warn to keep it anyway)")
+                if target != "fpga" and any(n.op_type == "QuantizeLinear" for n in model.graph):
+                    msg += (". ONNX Runtime's fused int8 kernels saturate on CPUs without VNNI for u8s8/s8s8 "
+                            "with 8-bit weights: quantize with reduce_range=True (7-bit weights)")
                 if self_check == "error":
                     raise VerificationError(msg)
                 log.warning(msg)
