@@ -25,13 +25,19 @@ CUDA_INSTALL_HINT = (
 )
 
 
-def session_options(threads: int | None = None) -> ort.SessionOptions:
+def session_options(threads: int | None = None, qdq_fusion: bool = True) -> ort.SessionOptions:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3  # ORT's warnings about unused initializers etc. are noise for users
     if threads:
         opts.intra_op_num_threads = threads
+    if not qdq_fusion:  # set by compile when the fused int8 kernels disagreed with the QDQ graph
+        opts.add_session_config_entry("session.disable_quant_qdq", "1")
     return opts
+
+
+def _options(options: dict) -> ort.SessionOptions:
+    return session_options(options.get("threads"), bool(options.get("qdq_fusion", True)))
 
 
 @dataclass
@@ -80,7 +86,7 @@ class CpuTarget:
         return self._session(artifact_dir / "model.onnx", manifest["target"].get("options", {}))
 
     def _session(self, path: Path, options: dict) -> OrtRunner:
-        sess = ort.InferenceSession(str(path), session_options(options.get("threads")), providers=[self.provider])
+        sess = ort.InferenceSession(str(path), _options(options), providers=[self.provider])
         return OrtRunner(sess, f"ONNX Runtime {ort.__version__} ({self.provider})")
 
 
@@ -105,7 +111,7 @@ class CudaTarget(CpuTarget):
             _warn_once(f"cuda: {self.provider} is not available; running on CPUExecutionProvider (--allow-fallback)")
             return _cpu_fallback(path, options)
         sess = ort.InferenceSession(
-            str(path), session_options(options.get("threads")), providers=[self.provider, "CPUExecutionProvider"]
+            str(path), _options(options), providers=[self.provider, "CPUExecutionProvider"]
         )
         # ORT silently drops to CPU when the CUDA libraries fail to load: check what the session really got.
         if sess.get_providers()[0] != self.provider:
@@ -129,5 +135,5 @@ def _warn_once(message: str) -> None:
 
 
 def _cpu_fallback(path: Path, options: dict) -> OrtRunner:
-    sess = ort.InferenceSession(str(path), session_options(options.get("threads")), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(path), _options(options), providers=["CPUExecutionProvider"])
     return OrtRunner(sess, f"ONNX Runtime {ort.__version__} (CPUExecutionProvider, fallback from CUDA)")

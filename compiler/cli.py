@@ -109,6 +109,8 @@ def compile(  # noqa: A001
     except AccelcError as e:
         _fail(e)
     tgt = art.manifest["target"]
+    for warning in art.manifest.get("warnings", []):
+        err.print(f"[yellow]accelc: warning:[/] {escape(warning)}")
     if tgt.get("precision_source") == "random":
         err.print("[yellow]accelc: warning:[/] no calibration data: the fixed-point ranges come from N(0,1) inputs; "
                   "if real inputs are larger (e.g. raw pixels), pass --calibration X.npy or --dataset NAME")

@@ -70,11 +70,27 @@ def load(
             proto, kind = onnx.load(str(path)), "onnx"  # by path, so that external data next to it is found
             if not proto.graph.node or not proto.graph.output:  # random bytes can parse as an empty proto
                 raise ValueError("the graph is empty")
+        proto, kind = _from_qonnx(proto, path.name) if _is_qonnx(proto) else (proto, kind)
     elif suffix == ".pt2":
         (proto, shapes), kind = _load_exported(path, shapes), "torch.export"
     else:
         proto, shapes, kind = _load_pt(path, data, shapes, trust_pickle)
     return _finish(proto, shapes, str(path), hashlib.sha256(data).hexdigest(), kind)
+
+
+def _is_qonnx(proto: onnx.ModelProto) -> bool:
+    return any(n.op_type in ("Quant", "IntQuant", "BipolarQuant") and n.domain.startswith("qonnx")
+               for n in proto.graph.node)
+
+
+def _from_qonnx(proto: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, str]:
+    """QONNX Quant nodes (Brevitas' export) as the equivalent QuantizeLinear -> Clip -> DequantizeLinear graph:
+    ONNX Runtime runs it (the reference, cpu/cuda), and the fpga target turns it back into the same Quant
+    nodes and bit widths."""
+    from accelc.hls.quantized_import import qonnx_to_qcdq
+
+    with _failing_as(f"{name}: QONNX model with no ONNX equivalent"):
+        return qonnx_to_qcdq(proto), "qonnx"
 
 
 def _first_line(e: BaseException) -> str:

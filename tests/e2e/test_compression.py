@@ -198,3 +198,32 @@ def test_fixed16_lenet_has_no_overflow(tmp_path: Path) -> None:
     art = accelc.compile(ROOT / "examples" / "lenet" / "lenet.pt", target="fpga", input_shape=(1, 1, 28, 28),
                          passes=["quantize:fixed16"], calibration=x[:64], out=tmp_path / "lenet16")
     _no_overflow(art, x)
+
+
+def test_cpu_qdq_model_whose_fused_kernels_are_inexact_runs_unfused_and_says_so(tmp_path: Path) -> None:
+    """ONNX Runtime's default u8s8 QDQ (8-bit weights) fuses into int8 kernels that saturate on CPUs without
+    VNNI; compile must not hand out an artifact that is off. Either the fused kernels are exact here, or the
+    artifact runs the QDQ graph unfused, with a warning — and in both cases it matches the QDQ graph."""
+    from onnxruntime.quantization import QuantFormat, quantize_static
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+    fp32, qdq = tmp_path / "mlp.onnx", tmp_path / "mlp_qdq.onnx"
+    torch.onnx.export(net, torch.randn(1, 64), fp32, opset_version=13, dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    calib = np.random.default_rng(0).uniform(0, 4, (64, 64)).astype(np.float32)
+
+    class Reader:
+        def __init__(self) -> None:
+            self.items = iter([{"x": calib[i : i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    quantize_static(str(fp32), str(qdq), Reader(), quant_format=QuantFormat.QDQ)  # u8 activations, s8 weights
+    art = accelc.compile(qdq, target="cpu", out=tmp_path / "art", calibration=calib)
+    x = calib[:32]
+    exact = Reference(onnx.load(str(qdq))).run([x])[0]  # the QDQ graph as written
+    np.testing.assert_allclose(art.predict(x), exact, atol=1e-4)
+    if art.manifest["target"]["options"].get("qdq_fusion") is False:
+        assert any("fused int8 kernels" in w for w in art.manifest["warnings"])

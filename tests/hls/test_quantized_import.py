@@ -315,12 +315,29 @@ def test_quantization_hls4ml_cannot_lower_exactly_is_refused(case: str) -> None:
     assert op in text and f"'{node}'" in text and reason in text
 
 
-def test_qonnx_quant_nodes_are_refused_by_compile_with_the_conversion_to_use() -> None:
-    """accelc.compile's float reference runs ONNX Runtime, which has no Quant op: the support check says so and
-    names the conversion (lowering itself handles Quant nodes: test_qonnx_mlp_lowers_...)."""
+def test_qonnx_quant_nodes_in_the_graph_itself_are_refused_with_the_conversion_to_use() -> None:
+    """The fpga support check on a raw QONNX graph names the conversion; accelc.load applies it to .onnx files."""
     found = [u for u in fpga_supports(canonical(qonnx_mlp())) if u.op == "Quant"]
     assert sorted(u.node for u in found) == ["quant_h", "quant_in", "quant_w1", "quant_w2"]
     assert all("cannot run QONNX Quant nodes" in u.reason and "qonnx_to_qcdq" in u.hint for u in found)
+
+
+@pytest.mark.slow
+def test_qonnx_file_compiles_end_to_end_for_fpga_and_cpu(tmp_path) -> None:
+    """A QONNX .onnx file (Brevitas-style Quant nodes) through accelc.compile: the frontend converts it to QDQ,
+    the fpga target lowers it back to the same bit widths; both targets match qonnx's own execution."""
+    import accelc
+
+    path = tmp_path / "qonnx_mlp.onnx"
+    onnx.save(qonnx_mlp(), path)
+    x = seeded((N, *IN_MLP[1:]), 9)
+    want = np.concatenate([r["y"] for r in qonnx_run(qonnx_mlp(), x)])
+    for target in ("cpu", "fpga"):
+        art = accelc.compile(path, target=target, out=tmp_path / target)
+        assert art.manifest["source"]["kind"] == "qonnx"
+        got = np.asarray(art.predict(x)).reshape(want.shape)
+        assert float(np.max(np.abs(got - want))) <= EXACT_ATOL, target
+    assert "ap_fixed<4,1," in _types(tmp_path / "fpga")
 
 
 def test_grouped_conv_with_quantized_weights_is_refused() -> None:
