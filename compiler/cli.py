@@ -242,6 +242,78 @@ def inspect(
         _fail(e)
 
 
+@app.command()
+def bench(
+    model: Annotated[Path, typer.Argument(help=".onnx, .pt (TorchScript) or .pt2 file")],
+    input_shape: Annotated[str | None, typer.Option(help="e.g. 1,1,28,28")] = None,
+    dataset: Annotated[str | None, typer.Option(help="digits: accuracy on its test split, calibration on train")] \
+        = None,
+    calibration: Annotated[Path | None, typer.Option(help=".npy calibration inputs (for the int8 variants)")] = None,
+    batch: Annotated[str, typer.Option(help="batch sizes, e.g. 1,32")] = "1,32",
+    targets: Annotated[str, typer.Option(help="which targets' variants: cpu,fpga,cuda")] = "cpu,fpga,cuda",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="directory for the variants' artifacts")] \
+        = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="write the table as markdown")] = None,
+) -> None:
+    """Time every variant (torch eager, ORT fp32/int8/pruned, fpga emulator, cuda) side by side in one run."""
+    import json
+
+    from rich.table import Table
+
+    from accelc.bench import COLUMNS, TERMINAL_COLUMNS, cell, to_markdown
+    from accelc.bench import bench as run_bench
+    from accelc.data import load_npy
+
+    try:
+        batches = tuple(int(b) for b in batch.split(",") if b.strip())
+        if not batches or min(batches) < 1:
+            raise ValueError
+    except ValueError:
+        _fail(AccelcError(f"--batch takes positive integers like 1,32, not {batch!r}"))
+    chosen = {t.strip() for t in targets.split(",") if t.strip()}
+    if chosen - {"cpu", "fpga", "cuda"} or "cpu" not in chosen:
+        _fail(AccelcError(f"--targets takes cpu plus any of fpga, cuda (cpu is the reference), not {targets!r}"))
+    try:
+        calib = load_npy(calibration) if calibration else None
+        from rich.progress import Progress
+
+        progress = Progress(console=err, transient=True)  # progress on stderr: stdout is the table
+        result = run_bench(model, _shape(input_shape), dataset, calib, batches, tuple(sorted(chosen)), output,
+                           progress)
+    except AccelcError as e:
+        _fail(e)
+    table = Table(title=f"accelc bench {escape(str(model))} — speed-up vs {escape(result['baseline'])}")
+    columns = [(key, title) for key, title in COLUMNS if key in TERMINAL_COLUMNS]
+    for _, title in columns:
+        table.add_column(title, justify="left" if title in ("variant", "note") else "right")
+    for row in result["rows"]:
+        if row["status"] != "ok":
+            row = {**row, "note": f"unavailable: {row.get('note', '')}"}
+        table.add_row(*(escape(cell(row, key)) for key, _ in columns))
+    out.print(table)
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2))
+    if markdown:
+        markdown.write_text(to_markdown(result))
+
+
+@app.command()
+def report(
+    artifact: Annotated[Path, typer.Argument(help="artifact directory")],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file (default: in the artifact)")] = None,
+    bench: Annotated[Path | None, typer.Option(help="`accelc bench --json` results to include")] = None,
+) -> None:
+    """One self-contained HTML page for an artifact: layers, errors, weights vs fixed-point ranges, passes."""
+    from accelc.report import write_report
+
+    try:
+        path = write_report(artifact, output, bench)
+    except AccelcError as e:
+        _fail(e)
+    out.print(f"[green]report[/] {escape(str(path))}")
+
+
 def main() -> None:
     try:
         app()

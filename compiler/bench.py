@@ -1,0 +1,292 @@
+"""`accelc bench`: every variant of a model timed side by side in one process, on the same inputs.
+
+Variants: torch eager fp32 (the baseline, when the source is torch), ONNX Runtime cpu fp32 / int8 static /
+50% channel-pruned / pruned + int8, the fpga emulator (hls4ml C simulation) and cuda when its provider is
+there. A variant that cannot run says why in its row; none is left out silently. Timing is interleaved
+round by round, so machine noise hits every variant alike; warm-up calls are not counted.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from accelc.errors import AccelcError
+
+TIME_BUDGET_S = 1.5  # per variant and batch size: repetitions = budget / one call, clamped
+MIN_REPS, MAX_REPS, WARMUP = 5, 200, 5
+SAMPLES = 256  # inputs for fidelity when no dataset is given
+
+
+@dataclass
+class Variant:
+    name: str
+    target: str
+    run: Callable[[np.ndarray], np.ndarray] | None  # None: unavailable
+    note: str = ""
+    size_bytes: int | None = None
+    macs: int | None = None
+    bits: int = 32  # operand width, for bit-ops
+    compile_s: dict = field(default_factory=dict)
+
+
+def _macs(path: Path) -> int:
+    import onnx_ir as ir
+
+    from accelc.analysis import analyze
+
+    return sum(info.macs for info in analyze(ir.load(path)))
+
+
+def _artifact_variant(name: str, art, bits: int, macs: int | None) -> Variant:
+    model = art.path / "model.onnx"
+    run = _ort_without_spinning(art) if art.target in ("cpu", "cuda") else art.predict
+    return Variant(name, art.target, run, size_bytes=model.stat().st_size,
+                   macs=macs if macs is not None else _macs(model), bits=bits)
+
+
+def _ort_without_spinning(art) -> Callable[[np.ndarray], np.ndarray]:
+    """The artifact's session, but with ORT's idle threads not spinning: on a 2-core machine spinning
+    ORT threads starve the torch variant timed right after (measured: 0.12 ms -> 107 ms per call)."""
+    import onnxruntime as ort
+
+    from accelc.backends.ort import _options
+    from accelc.reference import run_batched
+
+    opts = _options(art.manifest["target"].get("options", {}))
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = art.runner.session.get_providers()
+    sess = ort.InferenceSession(str(art.path / "model.onnx"), opts, providers=providers)
+    name = sess.get_inputs()[0].name
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return run_batched(sess, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]  # fixed-batch models too
+
+    return run
+
+
+def _compile(progress, label: str, **kwargs):
+    import accelc
+
+    progress.log(f"compiling {label} ...")
+    start = time.perf_counter()
+    art = accelc.compile(**kwargs)
+    return art, time.perf_counter() - start
+
+
+def build_variants(model: Any, input_shape, calibration, out_dir: Path, targets: set[str], progress) -> list[Variant]:
+    """Compile every variant; a variant that fails to build becomes a row that says why."""
+    import onnxruntime as ort
+
+    variants: list[Variant] = []
+    common = {"source": model, "input_shape": input_shape}
+    torch_fn = _torch_eager(model)
+    if torch_fn is not None:
+        variants.append(Variant("torch eager fp32", "torch", torch_fn, bits=32))
+    fp32, _ = _compile(progress, "cpu fp32", target="cpu", out=out_dir / "cpu-fp32", **common)
+    variants.append(_artifact_variant("ort cpu fp32", fp32, 32, None))
+    dense_macs = variants[-1].macs
+    plans = [("ort cpu int8 static", ["quantize:int8"], 8, dense_macs),
+             ("ort cpu pruned 50% channels", ["prune:mode=channel,ratio=0.5"], 32, None),
+             ("ort cpu pruned + int8", ["prune:mode=channel,ratio=0.5", "quantize:int8"], 8, "pruned")]
+    pruned_macs = None
+    for name, passes, bits, macs in plans:
+        if "quantize:int8" in passes and calibration is None:
+            variants.append(Variant(name, "cpu", None, note="needs calibration data (--dataset or --calibration)"))
+            continue
+        try:
+            art, _ = _compile(progress, name, target="cpu", out=out_dir / name.replace(" ", "-"),
+                                    passes=passes, calibration=calibration, **common)
+        except AccelcError as e:
+            variants.append(Variant(name, "cpu", None, note=str(e).splitlines()[0]))
+            continue
+        stats = art.manifest["passes"][0]["stats"]
+        if passes[0].startswith("prune"):
+            pruned_macs = stats["after"]["macs"]
+        variant_macs = pruned_macs if macs == "pruned" else macs  # a QDQ graph has no constant weights to count
+        variants.append(_artifact_variant(name, art, bits, variant_macs))
+    if "cuda" in targets:
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            variants.append(Variant("ort cuda fp32", "cuda", None,
+                                    note=f"CUDAExecutionProvider not available (onnxruntime {ort.__version__})"))
+        else:
+            art, _ = _compile(progress, "cuda fp32", target="cuda", out=out_dir / "cuda-fp32", **common)
+            variants.append(_artifact_variant("ort cuda fp32", art, 32, dense_macs))
+    if "fpga" in targets:
+        variants.append(_fpga_variant(common, calibration, out_dir, progress, dense_macs))
+    return variants
+
+
+def _fpga_variant(common: dict, calibration, out_dir: Path, progress, macs: int) -> Variant:
+    """The emulator, compiled once with an empty cache (cold) and once more (warm: served from the cache)."""
+    previous = os.environ.get("ACCELC_CACHE_DIR")
+    try:
+        with tempfile.TemporaryDirectory() as cold_cache:
+            os.environ["ACCELC_CACHE_DIR"] = cold_cache
+            art, cold = _compile(progress, "fpga (cold cache)", target="fpga", out=out_dir / "fpga",
+                                 calibration=calibration, force=True, **common)
+    except AccelcError as e:
+        return Variant("fpga emulated (C sim)", "fpga", None, note=str(e).splitlines()[0])
+    finally:
+        if previous is None:
+            os.environ.pop("ACCELC_CACHE_DIR", None)
+        else:
+            os.environ["ACCELC_CACHE_DIR"] = previous
+    art, warm = _compile(progress, "fpga (warm)", target="fpga", out=out_dir / "fpga", calibration=calibration,
+                         **common)
+    width = art.manifest["target"].get("fixed_width") or 18
+    variant = _artifact_variant("fpga emulated (C sim)", art, width, macs)
+    variant.compile_s = {"compile": round(cold, 3), "compile_warm": round(warm, 3)}
+    variant.note = f"fixed-point {width}-bit, {art.manifest['target']['multipliers']['total']:,} multipliers"
+    return variant
+
+
+def _torch_eager(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The source as torch runs it: an nn.Module, or a TorchScript file (never unpickles anything)."""
+    import torch
+
+    if isinstance(model, torch.nn.Module):
+        module = model.eval()
+    elif isinstance(model, (str, os.PathLike)) and Path(model).suffix in (".pt", ".pth"):
+        try:
+            module = torch.jit.load(str(model), map_location="cpu").eval()
+        except Exception:  # not TorchScript (e.g. a pickled module): no eager baseline from a file
+            return None
+    else:
+        return None
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+    return run
+
+
+def time_variants(variants: list[Variant], x: np.ndarray, batch: int, progress) -> dict[str, list[float]]:
+    """Seconds per call of each runnable variant on the same batch, interleaved round by round."""
+    xb = np.resize(x, (batch, *x.shape[1:])).astype(np.float32)
+    live = [v for v in variants if v.run is not None]
+    reps = {}
+    for v in live:
+        start = time.perf_counter()
+        for _ in range(WARMUP):
+            v.run(xb)
+        one = (time.perf_counter() - start) / WARMUP
+        reps[v.name] = int(np.clip(TIME_BUDGET_S / max(one, 1e-6), MIN_REPS, MAX_REPS))
+    times: dict[str, list[float]] = {v.name: [] for v in live}
+    task = progress.add_task(f"timing batch {batch}", total=sum(reps.values()))
+    for r in range(max(reps.values(), default=0)):
+        for v in live:
+            if r < reps[v.name]:
+                start = time.perf_counter()
+                v.run(xb)
+                times[v.name].append(time.perf_counter() - start)
+                progress.advance(task)
+    progress.remove_task(task)
+    return times
+
+
+def fidelity(variants: list[Variant], x: np.ndarray, labels: np.ndarray | None, reference: np.ndarray) -> dict:
+    out = {}
+    for v in variants:
+        if v.run is None:
+            continue
+        y = np.asarray(v.run(x)).reshape(reference.shape)
+        row: dict[str, Any] = {"max_abs_err": float(np.max(np.abs(y - reference)))}
+        if reference.ndim == 2 and reference.shape[1] > 1:
+            row["top1_agreement"] = float(np.mean(y.argmax(1) == reference.argmax(1)))
+            if labels is not None:
+                row["accuracy"] = float(np.mean(y.argmax(1) == labels))
+        out[v.name] = row
+    return out
+
+
+def bench(model: Any, input_shape=None, dataset: str | None = None, calibration: np.ndarray | None = None,
+          batches: tuple[int, ...] = (1, 32), targets: tuple[str, ...] = ("cpu", "fpga", "cuda"),
+          out_dir: Path | None = None, progress=None) -> dict:
+    """Build and time every variant; returns {"model", "batches", "baseline", "rows": [flat dicts]}."""
+    import onnx
+    from rich.progress import Progress
+
+    from accelc.data import load_dataset, random_inputs
+    from accelc.reference import Reference
+
+    out_dir = Path(out_dir or tempfile.mkdtemp(prefix="accelc-bench-"))
+    progress = progress or Progress(transient=True)
+    with progress:
+        # The float artifact's interface decides the inputs (it is compiled once: the fp32 variant reuses it).
+        probe, _ = _compile(progress, "reference", source=model, input_shape=input_shape, target="cpu",
+                            out=out_dir / "cpu-fp32")
+        labels = None
+        if dataset:
+            x, labels = load_dataset(dataset, probe.inputs, "test")
+            if calibration is None:
+                calibration = load_dataset(dataset, probe.inputs, "train")[0][:256]
+        else:
+            x = random_inputs(probe.inputs, SAMPLES, seed=0)[0]
+        variants = build_variants(model, input_shape, calibration, out_dir, set(targets), progress)
+        reference = Reference(onnx.load(str(probe.reference_path))).run([x])[0]
+        fid = fidelity(variants, x, labels, reference)
+        timings = {b: time_variants(variants, x, b, progress) for b in batches}
+    return _rows(model, variants, timings, fid, batches, dataset)
+
+
+def _rows(model: Any, variants: list[Variant], timings: dict, fid: dict, batches, dataset) -> dict:
+    baseline = variants[0].name  # torch eager when there is a torch source, else ORT cpu fp32
+    rows = []
+    for b in batches:
+        base = np.median(timings[b].get(baseline, [np.nan]))
+        for v in variants:
+            row: dict[str, Any] = {"variant": v.name, "target": v.target, "batch": b}
+            if v.run is None:
+                rows.append({**row, "status": "unavailable", "note": v.note})
+                continue
+            t = np.asarray(timings[b][v.name])
+            p50, p90 = float(np.median(t)), float(np.percentile(t, 90))
+            row.update(status="ok", reps=len(t), p50_ms=round(p50 * 1e3, 4), p90_ms=round(p90 * 1e3, 4),
+                       throughput_per_s=round(b / p50, 1), speedup=round(float(base) / p50, 3),
+                       size_bytes=v.size_bytes, macs=v.macs,
+                       bit_ops=v.macs * v.bits * v.bits if v.macs is not None else None,
+                       **{k: round(val, 6) for k, val in fid.get(v.name, {}).items()}, **v.compile_s, note=v.note)
+            rows.append(row)
+    source = str(model) if isinstance(model, (str, os.PathLike)) else f"<nn.Module {type(model).__name__}>"
+    return {"model": source, "batches": list(batches), "baseline": baseline, "dataset": dataset, "rows": rows}
+
+
+COLUMNS = (("variant", "variant"), ("batch", "batch"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"),
+           ("throughput_per_s", "samples/s"), ("speedup", "speed-up"), ("size_bytes", "size B"), ("macs", "MACs"),
+           ("bit_ops", "bit-ops"), ("top1_agreement", "top-1 agr."), ("accuracy", "accuracy"),
+           ("compile", "compile s"), ("compile_warm", "warm s"), ("note", "note"))
+
+
+# The terminal table: what fits 120 columns; JSON and markdown carry every column.
+TERMINAL_COLUMNS = ("variant", "batch", "p50_ms", "p90_ms", "throughput_per_s", "speedup", "top1_agreement",
+                    "accuracy", "note")
+
+
+def cell(row: dict, key: str) -> str:
+    value = row.get(key)
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if key not in ("top1_agreement", "accuracy") else f"{value:.4f}"
+    if isinstance(value, int) and key in ("size_bytes", "macs", "bit_ops"):
+        return f"{value:,}"
+    return str(value)
+
+
+def to_markdown(result: dict) -> str:
+    lines = [f"accelc bench {result['model']} (baseline: {result['baseline']}; speed-up = baseline p50 / p50)", "",
+             "| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for row in result["rows"]:
+        if row["status"] != "ok":
+            row = {**row, "note": f"unavailable: {row.get('note', '')}"}
+        lines.append("| " + " | ".join(cell(row, key) for key, _ in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
