@@ -105,6 +105,9 @@ def build_config(prepared: Prepared, ranges: dict[str, float], input_ranges: dic
     quantized = quantized_layer_precisions(model)  # an already-quantized model's own types
     for name, layer_cfg in cfg["LayerName"].items():
         layer_cfg["Trace"] = True
+        if opts.reuse_factor and "ReuseFactor" in layer_cfg:
+            # hls4ml's per-layer config (granularity 'name') carries ReuseFactor 1, which beats the model's
+            layer_cfg["ReuseFactor"] = opts.reuse_factor
         if opts.strategy is None and mults.get(name, 0) > LARGE_LAYER_MULTS:
             layer_cfg["Strategy"] = "Resource"
         if name in quantized:
