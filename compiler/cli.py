@@ -76,6 +76,8 @@ def compile(  # noqa: A001
     reuse_factor: Annotated[int | None, typer.Option(help="hls4ml reuse factor")] = None,
     precision: Annotated[str | None, typer.Option(help="blanket hls4ml type, e.g. 'fixed<16,6>' "
                                                             "(default: per-layer types from ranges)")] = None,
+    synth: Annotated[bool, typer.Option(help="fpga: also run vendor HLS synthesis (needs vitis-run/vivado_hls)")] \
+        = False,
     allow_fallback: Annotated[bool, typer.Option(help="cuda: run on CPU when the CUDA provider is absent")] = False,
     trust_pickle: Annotated[bool, typer.Option(help="allow loading a pickled nn.Module (runs its code!)")] = False,
     self_check: Annotated[str, typer.Option(help="error | warn | off: compare with the float reference")] = "error",
@@ -97,6 +99,10 @@ def compile(  # noqa: A001
             if target == "fpga" else {}
         if allow_fallback:
             options["allow_fallback"] = True
+        if synth:
+            if target != "fpga":
+                raise AccelcError("--synth is for --target fpga (vendor HLS synthesis of the generated project)")
+            options["synth"] = True
         if calibration and dataset:
             raise AccelcError("give one of --calibration and --dataset")
         calib = load_npy(calibration) if calibration else dataset

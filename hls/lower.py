@@ -17,6 +17,7 @@ from accelc.hls.grouped_conv import is_depthwise_multiplier_one
 from accelc.hls.multipliers import multipliers
 from accelc.hls.prepare import prepare
 from accelc.hls.project import BACKENDS, LARGE_LAYER_MULTS, FpgaOptions, build_config, write_project
+from accelc.hls.synth import synthesis_command, synthesize
 from accelc.reference import Reference
 from accelc.transforms.quantize import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY
 
@@ -59,6 +60,8 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
     width = model.metadata_props.get(FPGA_WIDTH_KEY)  # set by quantize:fixed8|fixed16|fixed:W
     if width and opts.precision is None:
         opts = replace(opts, policy=replace(opts.policy, width=int(width), weight_width=int(width)))
+    if options.get("synth"):
+        synthesis_command(opts.backend)  # no tool, no point converting: say so before any work
     widths = model.metadata_props.get(FPGA_WIDTHS_KEY)  # per node, set by quantize:auto
     if widths and opts.precision is None:
         opts = replace(opts, layer_widths={k: int(v) for k, v in json.loads(widths).items()})
@@ -82,7 +85,9 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
     real = {n.name for n in prepared.model.graph.node} | {i.name for i in prepared.model.graph.input}
     layers = {name: c.get("Precision", {}) for name, c in cfg["LayerName"].items() if name in real}
     strategies = {name: c["Strategy"] for name, c in cfg["LayerName"].items() if "Strategy" in c}
+    synthesis = synthesize(hls_dir, opts.backend) if options.get("synth") else None
     return {
+        "synthesis": synthesis,
         "backend": opts.backend,
         "hls4ml_backend": BACKENDS[opts.backend],
         "part": opts.part,
