@@ -309,12 +309,19 @@ def report(
     artifact: Annotated[Path, typer.Argument(help="artifact directory")],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="HTML file (default: in the artifact)")] = None,
     bench: Annotated[Path | None, typer.Option(help="`accelc bench --json` results to include")] = None,
+    data: Annotated[Path | None, typer.Option(help=".npy inputs for the error figures")] = None,
+    dataset: Annotated[str | None, typer.Option(help="digits: its test split for the error figures")] = None,
 ) -> None:
     """One self-contained HTML page for an artifact: layers, errors, weights vs fixed-point ranges, passes."""
+    from accelc.artifact import load
     from accelc.report import write_report
 
     try:
-        path = write_report(artifact, output, bench)
+        x, label = None, None
+        if data or dataset:
+            x, _ = _verify_inputs(load(artifact), data, None, dataset, 0)
+            x, label = x[:64], f"{min(len(x), 64)} inputs from {dataset or data}"
+        path = write_report(artifact, output, bench, x, label)
     except AccelcError as e:
         _fail(e)
     out.print(f"[green]report[/] {escape(str(path))}")

@@ -151,30 +151,27 @@ def _graph(art: Artifact) -> tuple[list, dict]:
     return infos, extra
 
 
-def _fidelity(art: Artifact) -> tuple[object | None, str | None]:
-    from accelc.data import random_inputs
+def _fidelity(art: Artifact, x: np.ndarray) -> tuple[object | None, str | None]:
     from accelc.fidelity import verify
 
     try:
-        return verify(art, random_inputs(art.inputs, SAMPLES, seed=0), per_layer=True), None
+        return verify(art, x, per_layer=True), None
     except Exception as e:  # noqa: BLE001 - e.g. a cuda artifact on a machine without a GPU: report the rest
         return None, f"{type(e).__name__}: {e}"
 
 
-def _node_errors(art: Artifact) -> tuple[dict[str, tuple[float, float]], str]:
+def _node_errors(art: Artifact, x: np.ndarray, label: str) -> tuple[dict[str, tuple[float, float]], str]:
     """cpu/cuda: per node, model.onnx (after passes) vs reference.onnx (before), both in float on ORT CPU."""
     if not (art.path / REFERENCE).exists():
         return {}, ("no reference.onnx: no pass changed the graph, so every node computes the reference's value; "
                     "the runtime's end-to-end error is in the fidelity table above")
     import onnx
 
-    from accelc.data import random_inputs
     from accelc.reference import Reference
 
     try:
-        x = random_inputs(art.inputs, SAMPLES, seed=0)
-        ref = Reference(onnx.load(str(art.path / REFERENCE))).run_all(x)
-        got = Reference(onnx.load(str(art.path / MODEL))).run_all(x)
+        ref = Reference(onnx.load(str(art.path / REFERENCE))).run_all([x])
+        got = Reference(onnx.load(str(art.path / MODEL))).run_all([x])
     except Exception as e:  # noqa: BLE001
         return {}, f"per-node comparison failed: {type(e).__name__}: {e}"
     out = {}
@@ -185,7 +182,7 @@ def _node_errors(art: Artifact) -> tuple[dict[str, tuple[float, float]], str]:
         err = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
         out[name] = (err, err / max(float(np.max(np.abs(r))) if r.size else 0.0, 1e-12))
     return out, ("per node: model.onnx (the graph after passes) vs reference.onnx (before passes), both run in "
-                 f"float on ONNX Runtime CPU, {SAMPLES} seeded N(0,1) inputs; nodes only one of them has stay empty")
+                 f"float on ONNX Runtime CPU, {label}; nodes only one of them has stay empty")
 
 
 def _trace_layers(art: Artifact) -> list[dict]:
@@ -203,7 +200,7 @@ def _precision_text(prec: dict | None) -> _Raw | str:
     return _Raw("<br>".join(parts))
 
 
-def _layer_rows_fpga(art: Artifact, infos, cost, fidelity) -> tuple[list[dict], str]:
+def _layer_rows_fpga(art: Artifact, infos, cost, fidelity, label: str) -> tuple[list[dict], str]:
     by_node = {i.name: i for i in infos}
     by_cost = {r["name"]: r for r in (cost or {}).get("layers", [])}
     errors = {r.layer: r for r in (fidelity.per_layer if fidelity else [])}
@@ -229,14 +226,13 @@ def _layer_rows_fpga(art: Artifact, infos, cost, fidelity) -> tuple[list[dict], 
             "jump": bool(err and err.jump),
         })
     note = (f"one row per traced hls4ml layer; params and MACs as the generated HLS instantiates them (per sample); "
-            f"sparsity = hls4ml's n_zeros / weights; errors: C simulation trace vs the float reference on {SAMPLES} "
-            "seeded N(0,1) inputs (max |error| and max |error| / max |reference|; layers without an ONNX node to "
-            "align to stay empty)")
+            f"sparsity = hls4ml's n_zeros / weights; errors: C simulation trace vs the float reference on {label} "
+            "(max |error| and max |error| / max |reference|; layers without an ONNX node to align to stay empty)")
     return rows, note
 
 
-def _layer_rows_ort(art: Artifact, infos, extra) -> tuple[list[dict], str]:
-    errors, note = _node_errors(art)
+def _layer_rows_ort(art: Artifact, infos, extra, x: np.ndarray, label: str) -> tuple[list[dict], str]:
+    errors, note = _node_errors(art, x, label)
     rows = []
     for info in infos:
         x = extra.get(info.name, {})
@@ -286,7 +282,7 @@ def _plot_errors(rows: list[dict], path: Path) -> bool:
         ax1.legend(fontsize=8, loc="upper left")
     ax2.set_xticks(x)
     ax2.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
-    ax1.set_title(f"per-layer error vs the float reference ({SAMPLES} inputs; "
+    ax1.set_title("per-layer error vs the float reference ("
                   "relative = max |error| / max |reference|)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png")
@@ -513,7 +509,7 @@ def _section_summary(art: Artifact, infos, extra) -> str:
             _table(["op", "count"], op_rows, numeric={1}) + "</div></div></section>")
 
 
-def _section_fidelity(fidelity, error: str | None, has_reference: bool) -> str:
+def _section_fidelity(fidelity, error: str | None, has_reference: bool, label: str) -> str:
     reference = ("reference.onnx: the float model before passes, so pass losses count as error" if has_reference
                  else "model.onnx in float on ONNX Runtime CPU (no pass changed the graph)")
     parts = ['<section id="fidelity"><h2>Fidelity vs the float reference</h2>']
@@ -522,7 +518,7 @@ def _section_fidelity(fidelity, error: str | None, has_reference: bool) -> str:
                      f"{_e(error)}</p>")
     else:
         f = fidelity
-        parts.append(_kv([("inputs", f"{f.samples} seeded N(0,1) samples (seed 0)"), ("reference", reference),
+        parts.append(_kv([("inputs", label), ("reference", reference),
                           ("max abs error", _g(f.max_abs_err, 4)), ("RMSE", _g(f.rmse, 4)),
                           ("cosine similarity", _g(f.cosine, 8)), ("top-1 agreement", _g(f.top1_agreement, 4)),
                           ("first error jump", f.first_jump)]))
@@ -570,8 +566,12 @@ def _section_weights(stats: list[dict], png: str | None, total: int, fpga: bool)
     return "".join(parts)
 
 
-def write_report(artifact: Path, output: Path | None = None, bench: Path | None = None) -> Path:
-    """Write ARTIFACT's HTML report (default ARTIFACT/report.html) and its PNG plots beside it; returns its path."""
+def write_report(artifact: Path, output: Path | None = None, bench: Path | None = None,
+                 inputs: np.ndarray | None = None, inputs_label: str | None = None) -> Path:
+    """Write ARTIFACT's HTML report (default ARTIFACT/report.html) and its PNG plots beside it; returns its path.
+
+    The error figures use `inputs` (e.g. the dataset the artifact was calibrated for), else 16 seeded N(0,1)
+    samples, which can exceed ranges calibrated on real data and then show saturation, not the real error."""
     artifact = Path(artifact)
     if not artifact.is_dir():
         raise AccelcError(f"{artifact} is not a directory; pass an artifact directory written by `accelc compile`")
@@ -584,7 +584,17 @@ def write_report(artifact: Path, output: Path | None = None, bench: Path | None 
     fpga = art.target == "fpga"
 
     infos, extra = _graph(art)
-    fidelity, fid_error = _fidelity(art)
+    if inputs is None:
+        from accelc.data import random_inputs
+
+        inputs = random_inputs(art.inputs, SAMPLES, seed=0)[0]
+        inputs_label = f"{SAMPLES} seeded N(0,1) samples (seed 0)"
+        if art.manifest["target"].get("precision_source") == "calibration":
+            inputs_label += (" — the fixed-point ranges were calibrated on real data, which random inputs may "
+                             "exceed (saturation); pass --dataset or --data for the error on real inputs")
+    x = np.asarray(inputs, dtype=np.float32)
+    label = inputs_label or f"{len(x)} given inputs"
+    fidelity, fid_error = _fidelity(art, x)
     cost = cost_error = None
     if fpga:
         from accelc.hls.cost import estimate
@@ -593,10 +603,10 @@ def write_report(artifact: Path, output: Path | None = None, bench: Path | None 
             cost = estimate(art.path, art.manifest)
         except AccelcError as e:
             cost_error = str(e)
-        rows, note = _layer_rows_fpga(art, infos, cost, fidelity)
+        rows, note = _layer_rows_fpga(art, infos, cost, fidelity, label)
         weights = _fpga_weights(art, cost)
     else:
-        rows, note = _layer_rows_ort(art, infos, extra)
+        rows, note = _layer_rows_ort(art, infos, extra, x, label)
         weights = [(i.name, extra[i.name]["weight"].reshape(-1).astype(np.float64), None)
                    for i in infos if extra.get(i.name, {}).get("weight") is not None]
 
@@ -616,7 +626,7 @@ def write_report(artifact: Path, output: Path | None = None, bench: Path | None 
             f"written {_e(now)}</p>",
             "<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in links) + "</nav>",
             _section_summary(art, infos, extra),
-            _section_fidelity(fidelity, fid_error, (art.path / REFERENCE).exists()),
+            _section_fidelity(fidelity, fid_error, (art.path / REFERENCE).exists(), label),
             _section_layers(rows, note, error_png if has_errors else None, fpga),
             _section_weights(weight_stats, weights_png if weight_stats else None, len(weights), fpga),
             _section_passes(art.manifest), _section_selfcheck(art.manifest)]
