@@ -120,3 +120,11 @@ def test_defaults_follow_the_design_and_nothing_pruned_is_not_modified():
     assert not _prune(model, "prune:sparsity=0").modified
     for name, w in _weights(model).items():
         np.testing.assert_array_equal(w, before[name])
+
+
+def test_channel_mode_warns_about_blocked_layers_but_not_the_classifier():
+    model = _cnn()
+    record = _prune(model, "prune:mode=channel,ratio=0.5")
+    assert "fc_Gemm" in record.stats["skipped"]  # its channels are the model's outputs: recorded ...
+    assert not any("fc_Gemm" in w for w in record.warnings)  # ... but expected, so no warning
+    assert record.stats["layers"]["conv1_Conv"]["channels_after"] == 4 and record.modified
