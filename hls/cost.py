@@ -23,8 +23,8 @@ Latency in clock cycles (a deliberately simple pipeline model, not a schedule):
     (pooling: one input pixel per cycle). Under DATAFLOW the layers overlap, so the sum is an upper
     bound on the latency and the slowest layer sets the interval between inputs.
 
-Real numbers need C synthesis: with vitis_hls/vivado_hls on PATH they would come from its csynth
-report (an `accelc compile --synth` step, not implemented); without, these estimates are all there is.
+Real numbers need C synthesis: with vitis-run/vivado_hls on PATH, `accelc compile --synth` runs it
+(accelc.hls.synth) and the manifest holds hls4ml's parsed report; without, these estimates are all there is.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from accelc.hls.multipliers import multipliers as read_multipliers
 LUT_MULT_MAX_BITS = 10  # a product whose narrower operand is this wide or less goes to LUTs
 DSP_A_BITS = 27  # DSP48E2 multiplier: 27 x 18 signed
 DSP_B_BITS = 18
-HLS_TOOLS = ("vitis_hls", "vivado_hls")
+HLS_TOOLS = ("vitis-run", "vitis_hls", "vivado_hls")
 
 MODEL = [
     f"DSP vs LUT: a W_a x W_w product whose narrower operand has <= {LUT_MULT_MAX_BITS} bits maps to LUTs; "
@@ -316,9 +316,12 @@ def _tools_note() -> tuple[dict, str]:
     tools = {t: shutil.which(t) for t in HLS_TOOLS}
     found = [t for t, p in tools.items() if p]
     if found:
-        return tools, (f"{found[0]} is on PATH: real post-synthesis DSP/LUT/FF/BRAM and latency figures can be "
-                       "read from its csynth report once the project is synthesised (an `accelc compile --synth` "
-                       "step is not implemented yet); the figures here are still accelc's model estimates.")
+        runnable = "vitis-run" in found or "vivado_hls" in found  # what accelc.hls.synth drives
+        how = ("`accelc compile --synth` gives real post-synthesis DSP/LUT/FF/BRAM and latency figures (in the "
+               "manifest's target.synthesis)" if runnable else
+               "its csynth report has the real figures once the project is synthesised (accelc --synth drives "
+               "vitis-run or vivado_hls)")
+        return tools, f"{found[0]} is on PATH: {how}; the figures here are accelc's model estimates."
     return tools, ("No Vitis/Vivado HLS on PATH: these figures are estimates from accelc's cost model (read from "
                    "the generated hls4ml code), not synthesis results.")
 
