@@ -36,7 +36,8 @@ def session_options(threads: int | None = None, qdq_fusion: bool = True) -> ort.
     return opts
 
 
-def _options(options: dict) -> ort.SessionOptions:
+def target_session_options(options: dict) -> ort.SessionOptions:
+    """Session options for an artifact from its target options (threads, qdq_fusion)."""
     return session_options(options.get("threads"), bool(options.get("qdq_fusion", True)))
 
 
@@ -86,7 +87,7 @@ class CpuTarget:
         return self._session(artifact_dir / "model.onnx", manifest["target"].get("options", {}))
 
     def _session(self, path: Path, options: dict) -> OrtRunner:
-        sess = ort.InferenceSession(str(path), _options(options), providers=[self.provider])
+        sess = ort.InferenceSession(str(path), target_session_options(options), providers=[self.provider])
         return OrtRunner(sess, f"ONNX Runtime {ort.__version__} ({self.provider})")
 
 
@@ -111,7 +112,7 @@ class CudaTarget(CpuTarget):
             _warn_once(f"cuda: {self.provider} is not available; running on CPUExecutionProvider (--allow-fallback)")
             return _cpu_fallback(path, options)
         sess = ort.InferenceSession(
-            str(path), _options(options), providers=[self.provider, "CPUExecutionProvider"]
+            str(path), target_session_options(options), providers=[self.provider, "CPUExecutionProvider"]
         )
         # ORT silently drops to CPU when the CUDA libraries fail to load: check what the session really got.
         if sess.get_providers()[0] != self.provider:
@@ -135,5 +136,5 @@ def _warn_once(message: str) -> None:
 
 
 def _cpu_fallback(path: Path, options: dict) -> OrtRunner:
-    sess = ort.InferenceSession(str(path), _options(options), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(str(path), target_session_options(options), providers=["CPUExecutionProvider"])
     return OrtRunner(sess, f"ONNX Runtime {ort.__version__} (CPUExecutionProvider, fallback from CUDA)")

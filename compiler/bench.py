@@ -57,10 +57,10 @@ def _ort_without_spinning(art) -> Callable[[np.ndarray], np.ndarray]:
     ORT threads starve the torch variant timed right after (measured: 0.12 ms -> 107 ms per call)."""
     import onnxruntime as ort
 
-    from accelc.backends.ort import _options
+    from accelc.backends.ort import target_session_options
     from accelc.reference import run_batched
 
-    opts = _options(art.manifest["target"].get("options", {}))
+    opts = target_session_options(art.manifest["target"].get("options", {}))
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     providers = art.runner.session.get_providers()
     sess = ort.InferenceSession(str(art.path / "model.onnx"), opts, providers=providers)
@@ -171,24 +171,14 @@ def _torch_eager(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
 
 def time_variants(variants: list[Variant], x: np.ndarray, batch: int, progress) -> dict[str, list[float]]:
     """Seconds per call of each runnable variant on the same batch, interleaved round by round."""
+    from accelc.timing import interleaved, warm_up
+
     xb = np.resize(x, (batch, *x.shape[1:])).astype(np.float32)
-    live = [v for v in variants if v.run is not None]
-    reps = {}
-    for v in live:
-        start = time.perf_counter()
-        for _ in range(WARMUP):
-            v.run(xb)
-        one = (time.perf_counter() - start) / WARMUP
-        reps[v.name] = int(np.clip(TIME_BUDGET_S / max(one, 1e-6), MIN_REPS, MAX_REPS))
-    times: dict[str, list[float]] = {v.name: [] for v in live}
+    calls = {v.name: (lambda run=v.run: run(xb)) for v in variants if v.run is not None}
+    one = warm_up(calls, WARMUP)
+    reps = {name: int(np.clip(TIME_BUDGET_S / max(t, 1e-6), MIN_REPS, MAX_REPS)) for name, t in one.items()}
     task = progress.add_task(f"timing batch {batch}", total=sum(reps.values()))
-    for r in range(max(reps.values(), default=0)):
-        for v in live:
-            if r < reps[v.name]:
-                start = time.perf_counter()
-                v.run(xb)
-                times[v.name].append(time.perf_counter() - start)
-                progress.advance(task)
+    times = interleaved(calls, reps, on_call=lambda: progress.advance(task))
     progress.remove_task(task)
     return times
 

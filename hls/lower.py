@@ -15,11 +15,11 @@ from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, 
 from accelc.hls.extensions import register as register_extensions
 from accelc.hls.grouped_conv import is_depthwise_multiplier_one
 from accelc.hls.multipliers import multipliers
+from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY
 from accelc.hls.prepare import prepare
 from accelc.hls.project import BACKENDS, LARGE_LAYER_MULTS, FpgaOptions, build_config, write_project
 from accelc.hls.synth import synthesis_command, synthesize
 from accelc.reference import Reference
-from accelc.transforms.quantize import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY
 
 RANGE_SAMPLES = 32
 

@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# Model metadata the fpga lowering reads (written by the quantize pass): every layer's result/weight width,
+# or per node as JSON (quantize:auto).
+FPGA_WIDTH_KEY = "accelc.fpga.width"
+FPGA_WIDTHS_KEY = "accelc.fpga.widths"
+
 
 @dataclass(frozen=True)
 class PrecisionPolicy:

@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import onnx
 import onnxruntime as ort
 
+from accelc.backends.ort import session_options
 from accelc.reference import run_batched
+from accelc.timing import interleaved, warm_up
 
 WARMUP = 5
 REPEATS = 40
 
 
-def _session(model: onnx.ModelProto, providers: list[str]) -> ort.InferenceSession:
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL  # as the cpu/cuda targets run it
-    return ort.InferenceSession(model.SerializeToString(), opts, providers=providers)
-
-
 def speed_ratio(before: onnx.ModelProto, after: onnx.ModelProto, x: np.ndarray, providers: list[str]) -> dict:
     """Median seconds per batch of each model and the ratio after/before (< 1: the new model is faster)."""
-    sessions = {"float": _session(before, providers), "new": _session(after, providers)}
-    feeds = {name: {sess.get_inputs()[0].name: np.asarray(x, dtype=np.float32)} for name, sess in sessions.items()}
-    times: dict[str, list[float]] = {k: [] for k in sessions}
-    for _ in range(WARMUP):
-        for k, sess in sessions.items():
-            run_batched(sess, feeds[k])
-    for _ in range(REPEATS):  # interleaved, so machine noise hits both alike
-        for k, sess in sessions.items():
-            start = time.perf_counter()
-            run_batched(sess, feeds[k])
-            times[k].append(time.perf_counter() - start)
+    # The targets' own session options: what is timed is how the cpu/cuda artifact will run.
+    sessions = {k: ort.InferenceSession(m.SerializeToString(), session_options(), providers=providers)
+                for k, m in (("float", before), ("new", after))}
+    calls = {k: (lambda s=s: run_batched(s, {s.get_inputs()[0].name: np.asarray(x, dtype=np.float32)}))
+             for k, s in sessions.items()}
+    warm_up(calls, WARMUP)
+    times = interleaved(calls, dict.fromkeys(calls, REPEATS))
     t_float, t_new = float(np.median(times["float"])), float(np.median(times["new"]))
     return {"batch": int(len(x)), "float_ms": round(t_float * 1e3, 4), "quantized_ms": round(t_new * 1e3, 4),
             "ratio": round(t_new / t_float, 3), "provider": sessions["new"].get_providers()[0],

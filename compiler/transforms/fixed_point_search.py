@@ -15,17 +15,12 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from accelc.hls.precision import integer_bits  # one rule for the search and the lowering
 from accelc.reference import Reference
 
 WEIGHTED = ("Conv", "Gemm", "MatMul")
 CANDIDATE_WIDTHS = (16, 14, 12, 10, 8, 7, 6, 5, 4)
 START_WIDTH = 18  # accelc's default fpga width
-
-
-def integer_bits(max_abs: float, headroom: int) -> int:
-    from accelc.hls.precision import integer_bits as bits  # one definition of the rule for search and lowering
-
-    return bits(max_abs, headroom)
 
 
 def _quantize(x: np.ndarray, width: int, int_bits: int) -> np.ndarray:

@@ -15,18 +15,17 @@ import onnx
 import onnx_ir as ir
 
 from accelc.errors import PassError
+from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY  # what the fpga lowering reads
 from accelc.passes import AccelcPass, PassContext, PassResult, register
 from accelc.transforms._measure import fidelity, fidelity_inputs
 from accelc.transforms._select import names_option
+from accelc.transforms._util import op_counts
 from accelc.transforms.ort_quantization import CALIBRATION_METHODS, fp16, int8_dynamic, int8_static_qdq
 
 ORT_MODES = ("int8-dynamic", "int8", "fp16", "auto-int8")
 # auto-int8 tries these op-type subsets (None: every op onnxruntime.quantization handles).
 AUTO_OP_SETS = (None, ("MatMul", "Gemm"), ("Conv",))
 FIXED_WIDTHS = {"fixed8": 8, "fixed16": 16}
-# Metadata the fpga target reads: the result/weight width every layer gets, or per node (JSON, from `auto`).
-FPGA_WIDTH_KEY = "accelc.fpga.width"
-FPGA_WIDTHS_KEY = "accelc.fpga.widths"
 TIMING_BATCHES = (1, 64)
 OUTPUT_OPS_KEPT_FLOAT = ("Softmax", "LogSoftmax")
 
@@ -143,7 +142,7 @@ class Quantize(AccelcPass):
         new.graph.sort()  # the fp16 converter appends its input Casts at the end of the node list
         stats: dict[str, Any] = {"mode": self.mode, "excluded": excluded,
                                  "size_bytes": {"before": before.ByteSize(), "after": after.ByteSize()},
-                                 "ops_after": _op_counts(after), "fidelity": fidelity(before, new, self.context)}
+                                 "ops_after": op_counts(new), "fidelity": fidelity(before, new, self.context)}
         stats["speed"], warnings = self._speed(before, after)
         stats["summary"] = _summary(stats)
         return PassResult(new, True, stats=stats, warnings=warnings)
@@ -260,13 +259,6 @@ class Quantize(AccelcPass):
                                 "not faster" + (" (dynamic int8 convolutions are slow on CPU: try quantize:int8 or "
                                                 "ops=MatMul;Gemm)" if self.mode == "int8-dynamic" else ""))
         return rows, warnings
-
-
-def _op_counts(model: onnx.ModelProto) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for node in model.graph.node:
-        counts[node.op_type] = counts.get(node.op_type, 0) + 1
-    return counts
 
 
 def _summary(stats: dict) -> str:
