@@ -17,7 +17,7 @@ from accelc.hls.grouped_conv import is_depthwise_multiplier_one
 from accelc.hls.multipliers import multipliers
 from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY
 from accelc.hls.prepare import prepare
-from accelc.hls.project import BACKENDS, LARGE_LAYER_MULTS, FpgaOptions, build_config, write_project
+from accelc.hls.project import BACKENDS, FpgaOptions, build_config, needs_resource, write_project
 from accelc.hls.synth import synthesis_command, synthesize
 from accelc.reference import Reference
 
@@ -50,8 +50,8 @@ def native_depthwise_is_safe(model: ir.Model, opts: FpgaOptions) -> bool:
         shape = node.outputs[0].shape
         if shape is None or not all(isinstance(d, int) for d in shape[2:]):
             return False
-        if int(np.count_nonzero(w.numpy())) * int(np.prod(list(shape[2:]))) > LARGE_LAYER_MULTS:
-            return False  # project.build_config would put it on Resource
+        if needs_resource(int(np.count_nonzero(w.numpy())) * int(np.prod(list(shape[2:])))):
+            return False  # build_config will put it on Resource
     return True
 
 

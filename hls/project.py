@@ -78,6 +78,12 @@ def _layer_mults(model: onnx.ModelProto) -> dict[str, int]:
     return mults
 
 
+def needs_resource(nonzero_mults: int) -> bool:
+    """The automatic strategy choice for one layer: Resource above LARGE_LAYER_MULTS nonzero multiplications
+    per inference (weights x output pixels), else Latency. One rule for build_config and its callers."""
+    return nonzero_mults > LARGE_LAYER_MULTS
+
+
 def _max_abs_init(inits: dict[str, np.ndarray], name: str) -> float | None:
     return float(np.max(np.abs(inits[name]))) if name in inits and inits[name].size else None
 
@@ -108,7 +114,7 @@ def build_config(prepared: Prepared, ranges: dict[str, float], input_ranges: dic
         if opts.reuse_factor and "ReuseFactor" in layer_cfg:
             # hls4ml's per-layer config (granularity 'name') carries ReuseFactor 1, which beats the model's
             layer_cfg["ReuseFactor"] = opts.reuse_factor
-        if opts.strategy is None and mults.get(name, 0) > LARGE_LAYER_MULTS:
+        if opts.strategy is None and needs_resource(mults.get(name, 0)):
             layer_cfg["Strategy"] = "Resource"
         if name in quantized:
             layer_cfg.setdefault("Precision", {}).update(quantized[name])
