@@ -39,6 +39,11 @@ class Runner(Protocol):
 class Target(Protocol):
     name: str
 
+    def legalize(self, model: ir.Model, context) -> tuple[ir.Model, list]:
+        """Exact rewrites into ops this target lowers, on a copy (the caller keeps the original as the
+        reference); returns the model to check and lower, and the rewrite passes' records."""
+        ...
+
     def supports(self, model: ir.Model) -> list[Unsupported]:
         """Every node this target cannot lower, found before any lowering work starts."""
         ...

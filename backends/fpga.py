@@ -37,6 +37,14 @@ class FpgaRunner:
 class FpgaTarget:
     name = "fpga"
 
+    def legalize(self, model: ir.Model, context=None) -> tuple[ir.Model, list]:
+        from accelc.transforms.legalize_fpga import LegalizeFpga
+
+        copy = ir.from_proto(ir.to_proto(model))
+        legalize = LegalizeFpga(context)
+        result = legalize(copy)
+        return result.model, legalize.records
+
     def supports(self, model: ir.Model) -> list[Unsupported]:
         from accelc.hls.support import fpga_supports  # lazily: accelc.hls.support imports accelc.backends.base
 

@@ -75,6 +75,9 @@ class CpuTarget:
     name = "cpu"
     provider = "CPUExecutionProvider"
 
+    def legalize(self, model: ir.Model, context=None) -> tuple[ir.Model, list]:
+        return model, []  # ONNX Runtime runs every standard op as written
+
     def supports(self, model: ir.Model) -> list[Unsupported]:
         return ort_supports(model, self.name)
 

@@ -184,7 +184,10 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     if passes:
         model, records = apply_passes(model, passes, context)
 
-    unsupported = tgt.supports(model)
+    # The target's exact rewrites run on a copy: model.onnx keeps the graph before them, so the
+    # self-check judges the rewrites as well as the lowering.
+    lowered, legal_records = tgt.legalize(model, context)
+    unsupported = tgt.supports(lowered)
     if unsupported:
         raise UnsupportedOpError(target, unsupported)
 
@@ -198,6 +201,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         "outputs": [s.to_dict() for s in loaded.outputs],
         "canonicalize": [r.to_dict() for r in canon.records],
         "passes": [r.to_dict() for r in records],
+        "legalize": [r.to_dict() for r in legal_records if r.modified and r.name != "infer-shapes"],
     }
     calib_list = [np.asarray(calibration, dtype=np.float32)] if calibration is not None else None
 
@@ -207,8 +211,8 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
             import onnx
 
             onnx.save(reference, tmp / REFERENCE)
-        manifest["target"].update(tgt.lower(model, options, tmp, calib_list) if target == "fpga"
-                                  else tgt.lower(model, options, tmp))
+        manifest["target"].update(tgt.lower(lowered, options, tmp, calib_list) if target == "fpga"
+                                  else tgt.lower(lowered, options, tmp))
         write_manifest(tmp, manifest)
         if self_check != "off":
             report = _self_check(Artifact(tmp, manifest), calibration)

@@ -47,7 +47,8 @@ def inspect_model(path: Path, input_shape, target: str | None, trust_pickle: boo
     support.add_column("unsupported nodes (op, node, reason)")
     all_ok = True
     for name in names:
-        found = get_target(name).supports(model)
+        tgt = get_target(name)
+        found = tgt.supports(tgt.legalize(model)[0])
         all_ok &= not found
         support.add_row(name, "[green]ok[/]" if not found else f"[red]{len(found)} node(s) refused[/]",
                         "\n".join(str(u) for u in found))
