@@ -44,8 +44,8 @@ class Target(Protocol):
         reference); returns the model to check and lower, and the rewrite passes' records."""
         ...
 
-    def supports(self, model: ir.Model) -> list[Unsupported]:
-        """Every node this target cannot lower, found before any lowering work starts."""
+    def supports(self, model: ir.Model, options: dict | None = None) -> list[Unsupported]:
+        """Every node this target cannot lower (with these target options), found before any lowering work starts."""
         ...
 
     def lower(self, model: ir.Model, options: dict, out_dir: Path) -> dict:

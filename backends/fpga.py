@@ -45,10 +45,11 @@ class FpgaTarget:
         result = legalize(copy)
         return result.model, legalize.records
 
-    def supports(self, model: ir.Model) -> list[Unsupported]:
+    def supports(self, model: ir.Model, options: dict | None = None) -> list[Unsupported]:
         from accelc.hls.support import fpga_supports  # lazily: accelc.hls.support imports accelc.backends.base
 
-        return fpga_supports(model)
+        options = options or {}
+        return fpga_supports(model, options.get("backend", "vitis"), options.get("io_type"))
 
     def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None = None) -> dict:
         from accelc.hls.lower import lower_to_hls

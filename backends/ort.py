@@ -78,7 +78,7 @@ class CpuTarget:
     def legalize(self, model: ir.Model, context=None) -> tuple[ir.Model, list]:
         return model, []  # ONNX Runtime runs every standard op as written
 
-    def supports(self, model: ir.Model) -> list[Unsupported]:
+    def supports(self, model: ir.Model, options: dict | None = None) -> list[Unsupported]:
         return ort_supports(model, self.name)
 
     def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration=None) -> dict:

@@ -187,7 +187,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     # The target's exact rewrites run on a copy: model.onnx keeps the graph before them, so the
     # self-check judges the rewrites as well as the lowering.
     lowered, legal_records = tgt.legalize(model, context)
-    unsupported = tgt.supports(lowered)
+    unsupported = tgt.supports(lowered, options)
     if unsupported:
         raise UnsupportedOpError(target, unsupported)
 

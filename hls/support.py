@@ -21,7 +21,13 @@ from accelc.hls.quantized_import import constant_source, is_quantization_node, q
 TARGET = "fpga"
 # A check's finding: the problem, or (problem, hint).
 Problem = str | tuple[str, str]
-ACTIVATIONS = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "ThresholdedRelu", "Elu", "Softsign", "Softplus"}
+# Checked in C simulation against ONNX Runtime (16-bit fixed point, inputs ~N(0, 2)): Relu/LeakyRelu/
+# ThresholdedRelu/HardSigmoid within 2 LSB; the lookup-table ones within 0.015 (Sigmoid 0.005, Tanh 0.008,
+# Elu/Selu 0.009, Softsign 0.011, Softplus 0.014). HardSigmoid and Clip are accelc's hls4ml extensions.
+ACTIVATIONS = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "ThresholdedRelu", "Elu", "Selu", "Softsign", "Softplus",
+               "HardSigmoid"}
+# ONNX's Selu constants; hls4ml's selu hard-codes them and ignores the node's attributes.
+SELU = {"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875}
 
 
 def _attr(node: ir.Node, name: str, default=None):
@@ -43,17 +49,21 @@ def _const_value(value: ir.Value | None):
     return None if src is None else src.const_value
 
 
-def _spatial(node: ir.Node, kind: str) -> list[str]:
-    problems = []
+def _spatial(node: ir.Node, kind: str) -> list[Problem]:
+    """What legalize-fpga (accelc.transforms) could not make explicit: it rewrites auto_pad, dilated Convs,
+    ceil_mode and AveragePool where exact, so what is left here is what it declined."""
+    problems: list[Problem] = []
     rank = _rank(node.inputs[0])
     if rank not in (3, 4):
         problems.append(f"{kind} on a rank-{rank} input (only 1D and 2D are lowered)")
     auto_pad = _attr(node, "auto_pad", "NOTSET")
     if auto_pad not in ("NOTSET", "VALID"):
-        problems.append(f"auto_pad={auto_pad} (hls4ml ignores it); export with explicit pads")
+        problems.append((f"auto_pad={auto_pad} (hls4ml ignores it)",
+                         "give the input static spatial dims, so it becomes explicit pads, or export with pads"))
     dil = list(_attr(node, "dilations", []) or [])
     if any(d != 1 for d in dil):
-        problems.append(f"dilations={dil} (hls4ml computes a wrong output size for dilation > 1)")
+        problems.append((f"dilations={dil} (hls4ml computes a wrong output size for dilation > 1)",
+                         "a dilated Conv with constant weights is lowered; a dilated pool is not"))
     return problems
 
 
@@ -86,16 +96,116 @@ def _conv(node: ir.Node) -> list[Problem]:
     return problems
 
 
-def _pool(node: ir.Node) -> list[str]:
+def _is_stream(model: ir.Model, io_type: str | None) -> bool:
+    """The io type accelc.hls.project will use: the user's, else io_stream for a model with any Conv."""
+    return io_type == "stream" if io_type else any(n.op_type == "Conv" for n in model.graph)
+
+
+def _stream_pool(node: ir.Node) -> list[Problem]:
+    """hls4ml's io_stream pooling asserts (and aborts the process) on pads or strides != kernel_shape;
+    io_parallel pools those exactly (it pads with the type's minimum)."""
+    pads = list(_attr(node, "pads", []) or [])
+    kernel, strides = list(_attr(node, "kernel_shape", []) or []), list(_attr(node, "strides", []) or [])
+    strides = strides or [1] * len(kernel)
+    if node.op_type == "MaxPool" and (any(pads) or strides != kernel):
+        return [(f"MaxPool with pads={pads}, strides={strides}, kernel_shape={kernel} in io_stream (hls4ml's "
+                 "streaming pooling needs strides == kernel_shape and no pads; models with Convs stream by default)",
+                 "compile with --io-type parallel, or pool without overlap or pads (stride = kernel)")]
+    return []
+
+
+def _pool(node: ir.Node) -> list[Problem]:
     problems = _spatial(node, node.op_type)
+    if node.op_type == "AveragePool":
+        # legalize-fpga turns every exact AveragePool into a depthwise Conv; QONNX's channels-last conversion
+        # skips AveragePool, so hls4ml refuses what is left.
+        pads = list(_attr(node, "pads", []) or [])
+        if _attr(node, "ceil_mode", 0) or (any(pads) and not _attr(node, "count_include_pad", 0)):
+            why = "ceil_mode=1" if _attr(node, "ceil_mode", 0) else f"pads={pads} with count_include_pad=0"
+            problems.append((f"AveragePool with {why} (not lowered: its divisor varies at the border)",
+                             "pad with count_include_pad=1, or without pads"))
+        return problems or [("AveragePool on an input without static dims (it is lowered as a depthwise Conv)",
+                             "give the model a static input shape")]
+    if _rank(node.inputs[0]) == 3:
+        problems.append(("1-D MaxPool (hls4ml's ONNX 1-D pooling handler leaves pad_left unset and swaps width "
+                         "and channels)", "reshape to 2-D (N, C, 1, W) around a 2-D MaxPool in the exported model"))
     if _attr(node, "ceil_mode", 0):
         problems.append("ceil_mode=1 (hls4ml floors the output size)")
-    pads = list(_attr(node, "pads", []) or [])
-    if any(pads):
-        problems.append(f"pads={pads} (hls4ml pads pooling windows with zeros, ONNX does not)")
     if len(node.outputs) > 1 and node.outputs[1].uses():
         problems.append("MaxPool indices output is used")
     return problems
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _resize(node: ir.Node) -> list[Problem]:
+    """accelc's Resize/Upsample handler (accelc.hls.extensions.resize) lowers nearest upsampling by whole factors
+    of the spatial axes, where ONNX's coordinate rule reads input j // s (accelc.hls.resize_exact)."""
+    from accelc.hls.resize_exact import DEFAULT_NEAREST, DEFAULT_TRANSFORM, repeats_pixels
+
+    hint = "use nearest upsampling by whole factors (torch nn.Upsample(scale_factor=2, mode='nearest'))"
+    mode = _text(_attr(node, "mode", "nearest"))
+    if mode != "nearest":
+        return [(f"mode={mode} (only nearest is lowered)", hint)]
+    x, y = node.inputs[0], node.outputs[0]
+    rank = _rank(x)
+    if rank not in (3, 4):
+        return [(f"rank-{rank} input (only 1-D and 2-D resizes are lowered)", hint)]
+    if node.op_type == "Resize" and len(node.inputs) < 3:
+        return [("an opset-10 Resize (scales as the second input)", "export with opset 11 or newer")]
+    if _attr(node, "axes") is not None:
+        return [("the axes attribute", "resize all axes with scales or sizes")]
+    shape_in, shape_out = list(x.shape or []), list(y.shape or [])
+    if not all(isinstance(d, int) for d in [*shape_in, *shape_out]) or len(shape_out) != rank:
+        return [("input or output shape not static", "give the model a static input shape")]
+    if shape_in[:2] != shape_out[:2]:
+        return [(f"resizes the batch or channel axis ({shape_in} -> {shape_out})", hint)]
+    inputs = list(node.inputs[1:])
+    if any(v is not None and _const_value(v) is None for v in inputs):
+        return [("scales/sizes are not constants", hint)]
+    if node.op_type == "Upsample":
+        transform, nearest = "asymmetric", "floor"
+    else:
+        transform = _text(_attr(node, "coordinate_transformation_mode", DEFAULT_TRANSFORM))
+        nearest = _text(_attr(node, "nearest_mode", DEFAULT_NEAREST))
+    for length, out in zip(shape_in[2:], shape_out[2:]):
+        if out % length:
+            return [(f"output {shape_out[2:]} is not a whole multiple of the input {shape_in[2:]}", hint)]
+        if not repeats_pixels(length, out, transform, nearest):
+            return [(f"coordinate_transformation_mode={transform} with nearest_mode={nearest} for {length} -> {out} "
+                     "(not plain pixel repetition)", "use asymmetric + floor (torch's default) or half_pixel + "
+                     "round_prefer_floor (ONNX's default)")]
+    return []
+
+
+def _conv_transpose(node: ir.Node) -> list[Problem]:
+    # legalize-fpga (conv-transpose) rewrote every unit-stride ConvTranspose with constant weights into a Conv.
+    strides = list(_attr(node, "strides", []) or [])
+    if any(s != 1 for s in strides):
+        return [(f"strides={strides} (a strided ConvTranspose needs zero insertion, which hls4ml lacks)",
+                 "use Resize(nearest) + Conv, or a unit-stride ConvTranspose")]
+    if not _is_const(node.inputs[1]):
+        return ["weights are not a constant initializer"]
+    return [("output_shape/auto_pad, or pads larger than the kernel span (a crop)",
+             "export with explicit pads smaller than the kernel span")]
+
+
+def _pad(node: ir.Node) -> list[Problem]:
+    mode = _attr(node, "mode", "constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode != "constant":
+        return [(f"mode={mode} (only zero constant padding is lowered, folded into the next Conv)",
+                 "pad inside the Conv (padding= on the conv) or with zeros")]
+    return [("a Pad not folded into a Conv (only a zero constant Pad of the spatial axes read by Convs is lowered)",
+             "pad with zeros right before a Conv, or use the Conv's pads attribute")]
+
+
+def _global_pool(node: ir.Node) -> list[Problem]:
+    return [(f"{node.op_type} not rewritten into a full-map pool (hls4ml's own global pooling reads the "
+             "channels-last tensor as channels-first)",
+             "give the model a static input shape (input_shape=...) so it becomes a full-map pool")]
 
 
 def _gemm(node: ir.Node) -> list[str]:
@@ -146,12 +256,31 @@ def _reshape(node: ir.Node) -> list[str]:
     return []
 
 
-def _binary(node: ir.Node) -> list[str]:
+def _const_operand(node: ir.Node, x: ir.Value, c: ir.Value, const_first: bool) -> list[Problem]:
+    """x op c: hls4ml's ApplyAlpha (scale/bias) layer, right in C simulation for scalar, per-channel and
+    full-shape float constants on rank 2-4 tensors once accelc.transforms.arith_constants dropped their batch axis."""
+    if node.op_type == "Div" and const_first:
+        return [("a constant divided by a tensor (only division by a constant is lowered)", "")]
+    if c.const_value is None:
+        return [("a quantized constant operand", "keep elementwise constants float")]
+    shape, rank, out = tuple(c.const_value.shape), _rank(x), node.outputs[0].shape
+    if rank is None or out is None or x.shape is None or list(out) != list(x.shape):
+        return [(f"the constant of shape {list(shape)} broadcasts the tensor of shape {x.shape} to {out}",
+                 "only a constant that broadcasts into the tensor's shape is lowered")]
+    if rank > 4 or len(shape) >= rank:
+        return [(f"a constant of shape {list(shape)} on a rank-{rank} tensor (lowered: ranks 2-4, no batch axis)",
+                 "run the legalize-fpga pass (it drops a constant's leading 1s)")]
+    return []
+
+
+def _binary(node: ir.Node) -> list[Problem]:
     a, b = node.inputs[0], node.inputs[1]
     if node.op_type == "Add" and _is_const(b) and a.producer() is not None and a.producer().op_type == "MatMul":
         return []  # MatMul + bias: hls4ml merges them into one Dense layer
-    if _is_const(a) or _is_const(b):
-        return ["a constant operand (only two computed tensors of the same shape are lowered)"]
+    if _is_const(a) != _is_const(b):
+        return _const_operand(node, b if _is_const(a) else a, a if _is_const(a) else b, _is_const(a))
+    if node.op_type == "Div":
+        return ["two computed tensors (hls4ml's divide is only right by a constant)"]
     if a.shape is None or b.shape is None or list(a.shape) != list(b.shape):
         return [f"operands of shapes {a.shape} and {b.shape} (broadcasting is not lowered)"]
     return []
@@ -182,10 +311,46 @@ def _ok(node: ir.Node) -> list[str]:
     return []
 
 
+def _activation(node: ir.Node) -> list[Problem]:
+    """hls4ml reads some attributes with defaults of its own, and ignores others."""
+    if node.op_type in ("Elu", "ThresholdedRelu") and "alpha" not in node.attributes:
+        return [("alpha not given (hls4ml would use 0.01, ONNX means 1.0)", "run the legalize-fpga pass (it sets it)")]
+    if node.op_type == "Selu":
+        wrong = {k: _attr(node, k, v) for k, v in SELU.items() if abs(_attr(node, k, v) - v) > 1e-6}
+        if wrong:
+            return [(f"{', '.join(f'{k}={v}' for k, v in wrong.items())} (hls4ml's selu hard-codes ONNX's defaults)",
+                     "use Elu and a Mul, or the default Selu")]
+    return []
+
+
+def _clip(node: ir.Node) -> list[Problem]:
+    """accelc's Clip extension reads constant scalar bounds (an absent min is filled by legalize-fpga)."""
+    problems: list[Problem] = []
+    for i, which in ((1, "min"), (2, "max")):
+        bound = node.inputs[i] if len(node.inputs) > i else None
+        if bound is None:
+            if i == 1 and len(node.inputs) > 2 and node.inputs[2] is not None:
+                problems.append(("min left out while max is given", "run the legalize-fpga pass (it fills it)"))
+        elif bound.const_value is None or bound.const_value.size != 1:
+            problems.append((f"{which} is not a constant scalar", "clip to constant bounds"))
+    return problems
+
+
+def _prelu(node: ir.Node) -> list[Problem]:
+    # legalize-fpga rewrites PRelu with a constant slope; what is left has a computed slope.
+    return [("the slope is not a float constant", "export PRelu with its slope as a weight")]
+
+
 CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
     "Conv": _conv,
     "MaxPool": _pool,
     "AveragePool": _pool,
+    "ConvTranspose": _conv_transpose,
+    "Resize": _resize,  # accelc's hls4ml handler
+    "Upsample": _resize,
+    "Pad": _pad,
+    "GlobalAveragePool": _global_pool,
+    "GlobalMaxPool": _global_pool,
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Softmax": _last_axis,
@@ -195,36 +360,46 @@ CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
     "Add": _binary,
     "Sub": _binary,
     "Mul": _binary,
+    "Div": _binary,
+    "Clip": _clip,
+    "PRelu": _prelu,
     "Concat": _concat,
     "BatchNormalization": _batchnorm,
     # Already-quantized models: QDQ chains and QONNX Quant nodes (accelc.hls.quantized_import).
     "QuantizeLinear": quant_problems,
     "DequantizeLinear": quant_problems,
-    **{op: _ok for op in ACTIVATIONS},
+    **{op: _activation for op in ACTIVATIONS},
 }
 
 HINTS = {
-    "GlobalAveragePool": "hls4ml returns wrong numbers for it; replace it by AveragePool over the full map + Flatten",
     "Transpose": "layout changes are not lowered; keep the model in its export layout",
-    "Pad": "fold the padding into the Conv's pads attribute (export with padding= on the conv)",
-    "Clip": "use ReLU (or wait for the Clip lowering)",
-    "HardSigmoid": "hls4ml's HardSigmoid is broken (hls4ml issue 409)",
 }
 
 
-def fpga_supports(model: ir.Model) -> list[Unsupported]:
-    """Every node the fpga target would refuse or mistranslate; an empty list means all are lowered."""
+def fpga_supports(model: ir.Model, backend: str = "vitis", io_type: str | None = None) -> list[Unsupported]:
+    """Every node the fpga target would refuse or mistranslate with these fpga options (accelc's backend name,
+    e.g. 'vitis'; io_type 'parallel' | 'stream' | None = chosen as accelc.hls.project does); an empty list
+    means all are lowered."""
+    from accelc.hls.extensions import EXTENSION_OPS, SUPPORTED_BACKENDS
+    from accelc.hls.project import BACKENDS
+
+    extensions_ok = BACKENDS.get(str(backend).lower()) in SUPPORTED_BACKENDS
+    stream = _is_stream(model, str(io_type).lower() if io_type else None)
     found = []
     for node in model.graph:
         quantization = is_quantization_node(node)  # incl. QONNX Quant, the Clip of QuantizeLinear -> Clip -> DQ
         check = quant_problems if quantization else CHECKS.get(node.op_type)
         if node.domain not in ("", "ai.onnx") and not quantization:
             found.append(Unsupported(node.op_type, node.name, TARGET, f"custom domain '{node.domain}'"))
+        elif node.op_type in EXTENSION_OPS and not extensions_ok:
+            found.append(Unsupported(node.op_type, node.name, TARGET, f"not lowered for the {backend} backend "
+                                     "(accelc's hls4ml extension layer for it has Vivado/Vitis C++ only)",
+                                     "compile with --backend vitis or vivado"))
         elif check is None:
             found.append(Unsupported(node.op_type, node.name, TARGET, "operator not lowered to hls4ml",
                                      HINTS.get(node.op_type, "see the README's table of supported ops")))
         else:
-            for problem in check(node):
+            for problem in [*check(node), *(_stream_pool(node) if stream else [])]:
                 reason, hint = problem if isinstance(problem, tuple) else (problem, "")
                 found.append(Unsupported(node.op_type, node.name, TARGET, reason, hint))
     return found

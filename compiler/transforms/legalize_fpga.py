@@ -13,11 +13,28 @@ from __future__ import annotations
 import onnx_ir as ir
 
 from accelc.passes import AccelcPass, PassContext, PassResult, Pipeline, register
+from accelc.transforms.activation_attrs import ActivationAttrs
+from accelc.transforms.arith_constants import ArithConstants
+from accelc.transforms.avgpool_to_conv import AvgPoolToConv
+from accelc.transforms.clip_bounds import ClipBounds
+from accelc.transforms.conv_transpose import ConvTransposeToConv
+from accelc.transforms.dilated_conv import DilatedConv
+from accelc.transforms.explicit_pads import ExplicitPads
+from accelc.transforms.fold_pad import FoldPad
+from accelc.transforms.global_pool import GlobalPool
 from accelc.transforms.infer_shapes import InferShapes
+from accelc.transforms.pool_ceil import PoolCeil
+from accelc.transforms.prelu import PReluToRelu
+from accelc.transforms.resize_constants import ResizeConstants
 
 # The rewrite passes, in the order they run (each module holds one idea; see their docstrings).
 # Shape inference runs first and last: several rewrites need static shapes to be exact.
-FPGA_REWRITES: list[type[AccelcPass]] = []
+FPGA_REWRITES: list[type[AccelcPass]] = [
+    # Spatial ops: explicit pads first (later rewrites read them), pools become Convs before Pads fold into Convs.
+    ExplicitPads, ConvTransposeToConv, GlobalPool, PoolCeil, AvgPoolToConv, FoldPad, DilatedConv, ResizeConstants,
+    # Elementwise: PRelu may emit Mul-by-constant nodes, which arith-constants then puts in hls4ml's form.
+    ActivationAttrs, ClipBounds, PReluToRelu, ArithConstants,
+]
 
 
 @register

@@ -14,6 +14,9 @@ import threading
 # Vivado and Vitis share the C++ (Vitis runs Vivado's template flow too). Quartus/oneAPI/Catapult
 # use other type libraries (ac_fixed) and stream types and would each need their own header.
 SUPPORTED_BACKENDS: tuple[str, ...] = ("Vivado", "Vitis")
+# ONNX ops that only these extensions lower (HardSigmoid's handler maps onto hls4ml's HardActivation, which
+# only the Vivado/Vitis templates were checked with): the support check refuses them on other backends.
+EXTENSION_OPS: frozenset[str] = frozenset({"LogSoftmax", "Clip", "HardSigmoid", "Resize", "Upsample"})
 
 _lock = threading.Lock()
 
@@ -21,9 +24,17 @@ _lock = threading.Lock()
 def register() -> None:
     """Register every extension layer with hls4ml for ``SUPPORTED_BACKENDS``; safe to call again."""
     from . import logsoftmax
+    from .clip import register_clip
+    from .hardsigmoid import register_hardsigmoid
+    from .resize import register_resize
+    from .softmax import register_softmax
 
     with _lock:
         logsoftmax.register_logsoftmax(SUPPORTED_BACKENDS)
+        register_clip(SUPPORTED_BACKENDS)
+        register_hardsigmoid()
+        register_resize()
+        register_softmax()
 
 
 def registered_backends() -> tuple[str, ...]:
@@ -33,4 +44,4 @@ def registered_backends() -> tuple[str, ...]:
     return logsoftmax.registered_backends(SUPPORTED_BACKENDS)
 
 
-__all__ = ["SUPPORTED_BACKENDS", "register", "registered_backends"]
+__all__ = ["EXTENSION_OPS", "SUPPORTED_BACKENDS", "register", "registered_backends"]

@@ -162,32 +162,34 @@ def test_mlp_example_onnx_compiles_for_fpga_and_agrees(tmp_path) -> None:
 # --- refusals: found before any hls4ml work, every offending node listed (no emulator builds) ---------------
 
 
-class DilatedNet(nn.Module):
-    def __init__(self, ceil_pool: bool = False) -> None:
+class RefusedNet(nn.Module):
+    """A strided ConvTranspose (zero insertion: no exact hls4ml lowering), optionally then a dilated MaxPool."""
+
+    def __init__(self, dilated_pool: bool = False) -> None:
         super().__init__()
-        self.dilated = nn.Conv2d(1, 2, 3, dilation=2)
-        self.pool = nn.MaxPool2d(2, ceil_mode=True) if ceil_pool else None
+        self.deconv = nn.ConvTranspose2d(1, 2, 3, stride=2)
+        self.pool = nn.MaxPool2d(2, dilation=2) if dilated_pool else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.dilated(x)
+        x = self.deconv(x)
         if self.pool is not None:
             x = self.pool(x)
         return x.flatten(1)
 
 
-def test_dilated_conv_is_refused_before_any_hls4ml_work(tmp_path, monkeypatch) -> None:
+def test_strided_conv_transpose_is_refused_before_any_hls4ml_work(tmp_path, monkeypatch) -> None:
     forbid_hls4ml(monkeypatch)
     forbid_gxx(monkeypatch)
-    out = tmp_path / "dilated-fpga"
+    out = tmp_path / "deconv-fpga"
     with pytest.raises(accelc.UnsupportedOpError) as info:
-        accelc.compile(DilatedNet().eval(), target="fpga", input_shape=(1, 1, 8, 8), out=out)
+        accelc.compile(RefusedNet().eval(), target="fpga", input_shape=(1, 1, 8, 8), out=out)
     err = info.value
     assert err.target == "fpga"
     assert len(err.unsupported) == 1
     u = err.unsupported[0]
-    assert u.op == "Conv" and u.node and "dilations" in u.reason
+    assert u.op == "ConvTranspose" and u.node and "strides=[2, 2]" in u.reason
     message = str(err)
-    for part in ("Conv", u.node, "dilations", "fpga"):
+    for part in ("ConvTranspose", u.node, "strides", "fpga"):
         assert part in message, (part, message)
     assert not out.exists(), "a refused compile must not write an artifact"
     assert not any(out.parent.iterdir()), list(out.parent.iterdir())  # no temporary sibling left either
@@ -196,14 +198,14 @@ def test_dilated_conv_is_refused_before_any_hls4ml_work(tmp_path, monkeypatch) -
 def test_every_unsupported_node_is_listed(tmp_path, monkeypatch) -> None:
     forbid_hls4ml(monkeypatch)
     with pytest.raises(accelc.UnsupportedOpError) as info:
-        accelc.compile(DilatedNet(ceil_pool=True).eval(), target="fpga", input_shape=(1, 1, 8, 8),
+        accelc.compile(RefusedNet(dilated_pool=True).eval(), target="fpga", input_shape=(1, 1, 8, 8),
                        out=tmp_path / "two-fpga")
     err = info.value
     assert len(err.unsupported) == 2, err.unsupported
     nodes = [u.node for u in err.unsupported]
     assert len(set(nodes)) == 2 and all(nodes), nodes
     reasons = " ".join(u.reason for u in err.unsupported)
-    assert "dilations" in reasons and "ceil_mode" in reasons, reasons
+    assert "strides" in reasons and "dilations" in reasons, reasons
     message = str(err)
     assert all(node in message for node in nodes), message
     assert "2 node(s)" in message, message

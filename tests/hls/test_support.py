@@ -136,13 +136,21 @@ CASES = {
         "Erf",
         "not lowered",
     ),
-    "constant operand": (
-        [helper.make_node("Mul", ["x", "k"], ["y"], name="bad_node")],
+    "constant divided by a tensor": (
+        [helper.make_node("Div", ["k", "x"], ["y"], name="bad_node")],
         [1, 5],
         None,
         [_const("k", (5,))],
-        "Mul",
-        "constant operand",
+        "Div",
+        "constant divided by a tensor",
+    ),
+    "selu with other constants": (
+        [helper.make_node("Selu", ["x"], ["y"], name="bad_node", gamma=2.0)],
+        [1, 5],
+        None,
+        [],
+        "Selu",
+        "gamma=2.0",
     ),
 }
 
@@ -206,8 +214,10 @@ def _lenet_inits():
 
 def test_a_lenet_like_model_is_fully_supported() -> None:
     model = _model(_lenet_nodes(), ["N", 1, 8, 8], ["N", 10], _lenet_inits())
-    assert fpga_supports(model) == []
-    assert get_target("fpga").supports(model) == []
+    # The target checks the graph after legalize-fpga, which turns the AveragePool into a depthwise Conv.
+    legal, _ = get_target("fpga").legalize(model)
+    assert fpga_supports(legal) == []
+    assert get_target("fpga").supports(legal) == []
 
 
 def _bad_net() -> onnx.ModelProto:
@@ -240,10 +250,11 @@ def test_compile_for_fpga_refuses_every_unsupported_node_before_lowering(tmp_pat
         accelc.compile(src, target="fpga", out=out)
     err = info.value
     assert err.target == "fpga"
-    assert [u.node for u in err.unsupported] == ["dilated", "gap", "transpose"]
+    # legalize-fpga lowers the dilated Conv (a dense kernel) and the GlobalAveragePool (a full-map pool) exactly.
+    assert [u.node for u in err.unsupported] == ["transpose"]
     msg = str(err)
-    assert msg.startswith("3 node(s) cannot be lowered to target 'fpga'")
-    assert "dilations" in msg and "GlobalAveragePool" in msg and "\n" not in msg
+    assert msg.startswith("1 node(s) cannot be lowered to target 'fpga'")
+    assert "Transpose" in msg and "\n" not in msg
     assert not out.exists()  # nothing was written
 
 

@@ -1,0 +1,77 @@
+"""Helpers shared by the fpga legalization rewrites of Conv/Pool/Pad/Resize nodes (attributes, static shapes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx_ir as ir
+
+DEFAULT_DOMAINS = ("", "ai.onnx")
+
+
+def is_op(node: ir.Node, *ops: str) -> bool:
+    return node.op_type in ops and node.domain in DEFAULT_DOMAINS
+
+
+def attr(node: ir.Node, name: str, default=None):
+    a = node.attributes.get(name)
+    if a is None:
+        return default
+    value = a.value
+    return list(value) if isinstance(value, tuple) else value
+
+
+def set_ints(node: ir.Node, name: str, values) -> None:
+    node.attributes[name] = ir.AttrInt64s(name, [int(v) for v in values])
+
+
+def spatial_shape(value: ir.Value | None) -> list[int] | None:
+    """The static spatial dims (after N, C) of an NC... tensor, or None when any is unknown."""
+    if value is None or value.shape is None or len(value.shape) < 3:
+        return None
+    dims = list(value.shape)[2:]
+    return dims if all(isinstance(d, int) for d in dims) else None
+
+
+def channels(value: ir.Value | None) -> int | None:
+    if value is None or value.shape is None or len(value.shape) < 2:
+        return None
+    c = value.shape[1]
+    return c if isinstance(c, int) else None
+
+
+def const_array(value: ir.Value | None) -> np.ndarray | None:
+    """A constant input's numbers (an initializer or a Constant node's output), or None."""
+    if value is None:
+        return None
+    tensor = ir.convenience.get_const_tensor(value)
+    return None if tensor is None else np.asarray(tensor.numpy())
+
+
+def kernel_shape(node: ir.Node) -> list[int] | None:
+    k = attr(node, "kernel_shape")
+    if k is None and is_op(node, "Conv", "ConvTranspose"):
+        w = const_array(node.inputs[1])
+        k = list(w.shape[2:]) if w is not None else None
+    return k
+
+
+def add_initializer(graph: ir.Graph, name: str, array: np.ndarray) -> ir.Value:
+    """A new float initializer with a name not used yet."""
+    taken = set(graph.initializers) | {v.name for n in graph for v in n.outputs} | {v.name for v in graph.inputs}
+    unique, k = name, 1
+    while unique in taken:
+        unique, k = f"{name}_{k}", k + 1
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    value = ir.Value(name=unique, const_value=ir.tensor(array, name=unique))
+    value.shape = ir.Shape(array.shape)
+    value.type = ir.TensorType(ir.DataType.FLOAT)
+    graph.register_initializer(value)
+    return value
+
+
+def replace_input(graph: ir.Graph, node: ir.Node, index: int, new: ir.Value) -> None:
+    """Point a node's input at a new value; drop the old initializer when nothing else reads it."""
+    old = node.inputs[index]
+    node.replace_input_with(index, new)
+    if old is not None and not old.uses() and old.name in graph.initializers and old not in graph.inputs:
+        del graph.initializers[old.name]
