@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "compile": "accelc.driver",
+    "finetune": "accelc.finetuning",
     "load": "accelc.artifact",
     "Artifact": "accelc.artifact",
     "verify": "accelc.fidelity",

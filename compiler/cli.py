@@ -327,6 +327,52 @@ def report(
     out.print(f"[green]report[/] {escape(str(path))}")
 
 
+@app.command()
+def finetune(
+    student: Annotated[Path, typer.Argument(help="compressed artifact directory (or .onnx graph with --teacher)")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="directory for the re-lowered artifact")],
+    teacher: Annotated[Path | None, typer.Option(help="model before compression (default: the artifact's "
+                                                      "reference.onnx)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="train on a dataset's training split: digits")] = None,
+    data: Annotated[Path | None, typer.Option(help=".npy training inputs (N, ...)")] = None,
+    labels: Annotated[Path | None, typer.Option(help=".npy labels for --data (adds cross-entropy)")] = None,
+    epochs: Annotated[int, typer.Option(help="at most this many epochs")] = 20,
+    batch_size: Annotated[int, typer.Option(help="samples per micro-batch (per process)")] = 32,
+    accumulate: Annotated[int, typer.Option(help="micro-batches per optimizer step (effective batch N x batch)")] = 1,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    alpha: Annotated[float, typer.Option(help="weight of the distillation term (1 - alpha: cross-entropy)")] = 0.5,
+    temperature: Annotated[float, typer.Option(help="distillation temperature T (KL x T^2)")] = 4.0,
+    val_split: Annotated[float, typer.Option(help="fraction held out for early stopping (0: none)")] = 0.1,
+    patience: Annotated[int, typer.Option(help="epochs without a better validation loss before stopping")] = 3,
+    seed: Annotated[int, typer.Option(help="seed for the split, shuffling and initial state")] = 0,
+    nproc: Annotated[int, typer.Option(help="data-parallel processes (torchrun; gloo on CPU, nccl on GPUs)")] = 1,
+    nnodes: Annotated[int, typer.Option(help="machines taking part (each runs this same command)")] = 1,
+    rdzv_endpoint: Annotated[str | None, typer.Option(help="HOST:PORT of the rendezvous, for --nnodes > 1")] = None,
+    target: Annotated[str | None, typer.Option("--target", "-t", help="default: the artifact's target")] = None,
+) -> None:
+    """Recover accuracy after compression: distil the teacher into STUDENT, keep its compression, re-lower."""
+    import accelc
+
+    try:
+        if data is None and dataset is None:
+            raise AccelcError("give training data: --dataset digits or --data X.npy [--labels Y.npy]")
+        result = accelc.finetune(student, teacher, dataset=dataset, data=data, labels=labels, epochs=epochs,
+                                 batch_size=batch_size, accumulate=accumulate, lr=lr, alpha=alpha,
+                                 temperature=temperature, val_split=val_split, patience=patience, seed=seed,
+                                 nproc=nproc, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint, out=output,
+                                 target=target, progress=True)
+    except AccelcError as e:
+        _fail(e)
+    stats = result.stats()
+    out.print(f"  recover: {escape(stats['summary'])}")
+    for row in result.history:
+        extra = "".join(f", {k} {row[k]:.4f}" for k in ("val_loss", "val_accuracy", "val_agreement") if k in row)
+        out.print(f"    epoch {row['epoch']}: train loss {row['train_loss']:.4f}{extra}")
+    check = result.artifact.manifest.get("self_check", {})
+    out.print(f"[green]fine-tuned[/] {escape(str(student))} -> {escape(str(result.artifact.path))} "
+              f"(target {result.artifact.target}; self-check max abs err {check.get('max_abs_err', float('nan')):.3g})")
+
+
 def main() -> None:
     try:
         app()

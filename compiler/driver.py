@@ -180,6 +180,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     canon = Canonicalize(context)
     canon(model)
     reference = ir.to_proto(model)
+    context.reference = reference
     records = []
     if passes:
         model, records = apply_passes(model, passes, context)

@@ -29,11 +29,12 @@ class PassResult(ir.passes.PassResult):
 
 @dataclass
 class PassContext:
-    """What a pass may need beyond the graph: calibration data, the target, a seed."""
+    """What a pass may need beyond the graph: calibration data, the target, a seed, the graph before the passes."""
 
     calibration: np.ndarray | None = None
     target: str | None = None
     seed: int = 0
+    reference: onnx.ModelProto | None = None  # the canonical graph before the user's passes (a teacher for recover)
 
 
 class AccelcPass(ir.passes.InPlacePass):

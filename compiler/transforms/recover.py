@@ -2,8 +2,9 @@
 
     passes=["prune:mode=channel,ratio=0.5", "recover:teacher=model.pt,dataset=digits,epochs=20"]
 
-The teacher is the model before the passes. A pass sees only the graph it is given, so the teacher comes in as an
-option: a model file (anything `accelc.compile` loads, or an artifact directory). Training data: `dataset=digits`,
+The teacher is the model before the passes: the compile's canonical graph (PassContext.reference), or the
+`teacher=` option (a model file `accelc.compile` loads, or an artifact directory) when the pass runs elsewhere.
+Training data: `dataset=digits`,
 `data=X.npy` (with optional `labels=Y.npy`), or else the compile's calibration inputs (unlabelled: distillation
 only). The pass returns a new graph with the trained weights; shapes, zeros and bit widths are those it was given.
 """
@@ -22,7 +23,7 @@ TRAIN_KEYS = ("epochs", "batch_size", "accumulate", "lr", "alpha", "temperature"
 
 @register
 class Recover(AccelcPass):
-    """recover:teacher=PATH[,dataset=digits|data=X.npy[,labels=Y.npy]][,epochs=20][,batch_size=32]
+    """recover[:teacher=PATH][,dataset=digits|data=X.npy[,labels=Y.npy]][,epochs=20][,batch_size=32]
     [,accumulate=1][,lr=0.001][,alpha=0.5][,temperature=4][,val_split=0.1][,patience=3][,seed=0]"""
 
     name = "recover"
@@ -31,11 +32,12 @@ class Recover(AccelcPass):
                  data: str | None = None, labels: str | None = None, **train: Any) -> None:
         unknown = {k: v for k, v in train.items() if k not in TRAIN_KEYS}
         super().__init__(context, **unknown)
-        if not teacher:
+        if not teacher and self.context.reference is None:
             raise PassError("recover: give the model before compression, e.g. recover:teacher=model.pt")
         if dataset and data:
             raise PassError("recover: give one of dataset= and data=")
-        self.teacher, self.dataset, self.data, self.labels = str(teacher), dataset, data, labels
+        self.teacher = str(teacher) if teacher else None
+        self.dataset, self.data, self.labels = dataset, data, labels
         self.train = train
 
     @property
@@ -48,7 +50,7 @@ class Recover(AccelcPass):
 
     @property
     def options(self) -> dict:
-        opts = {"teacher": self.teacher, **self.train}
+        opts = {"teacher": self.teacher or "the graph before the passes", **self.train}
         opts.update({k: v for k, v in (("dataset", self.dataset), ("data", self.data), ("labels", self.labels)) if v})
         return opts
 
@@ -61,7 +63,8 @@ class Recover(AccelcPass):
                 raise PassError("recover: no training data: give dataset=digits or data=X.npy, or compile with "
                                 "calibration data (--calibration / --dataset)")
             data = self.context.calibration
-        result = finetune(ir.to_proto(model), self.teacher, dataset=self.dataset, data=data, labels=self.labels,
+        teacher = self.teacher or self.context.reference
+        result = finetune(ir.to_proto(model), teacher, dataset=self.dataset, data=data, labels=self.labels,
                           **self.train)
         stats = result.stats()
         return PassResult(ir.from_proto(result.model), True, stats=stats, warnings=[])
