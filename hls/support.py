@@ -126,9 +126,7 @@ def _pool(node: ir.Node) -> list[Problem]:
                              "pad with count_include_pad=1, or without pads"))
         return problems or [("AveragePool on an input without static dims (it is lowered as a depthwise Conv)",
                              "give the model a static input shape")]
-    if _rank(node.inputs[0]) == 3:
-        problems.append(("1-D MaxPool (hls4ml's ONNX 1-D pooling handler leaves pad_left unset and swaps width "
-                         "and channels)", "reshape to 2-D (N, C, 1, W) around a 2-D MaxPool in the exported model"))
+    # 1-D MaxPool: accelc's handler (accelc.hls.extensions.maxpool1d) replaces hls4ml's, which swaps W and C.
     if _attr(node, "ceil_mode", 0):
         problems.append("ceil_mode=1 (hls4ml floors the output size)")
     if len(node.outputs) > 1 and node.outputs[1].uses():
@@ -158,9 +156,9 @@ def _resize(node: ir.Node) -> list[Problem]:
     if _attr(node, "axes") is not None:
         return [("the axes attribute", "resize all axes with scales or sizes")]
     shape_in, shape_out = list(x.shape or []), list(y.shape or [])
-    if not all(isinstance(d, int) for d in [*shape_in, *shape_out]) or len(shape_out) != rank:
-        return [("input or output shape not static", "give the model a static input shape")]
-    if shape_in[:2] != shape_out[:2]:
+    if not all(isinstance(d, int) for d in [*shape_in[1:], *shape_out[1:]]) or len(shape_out) != rank:
+        return [("channel or spatial dims not static", "give the model a static input shape")]
+    if shape_in[1] != shape_out[1] or (isinstance(shape_in[0], int) and shape_in[0] != shape_out[0]):
         return [(f"resizes the batch or channel axis ({shape_in} -> {shape_out})", hint)]
     inputs = list(node.inputs[1:])
     if any(v is not None and _const_value(v) is None for v in inputs):

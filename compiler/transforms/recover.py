@@ -1,12 +1,12 @@
 """The `recover` pass: distil the model before compression into the compressed graph (accelc.finetune).
 
-    passes=["prune:mode=channel,ratio=0.5", "recover:teacher=model.pt,dataset=digits,epochs=20"]
+    passes=["prune:mode=channel,ratio=0.5", "recover:dataset=digits,epochs=20"]
 
 The teacher is the model before the passes: the compile's canonical graph (PassContext.reference), or the
 `teacher=` option (a model file `accelc.compile` loads, or an artifact directory) when the pass runs elsewhere.
-Training data: `dataset=digits`,
-`data=X.npy` (with optional `labels=Y.npy`), or else the compile's calibration inputs (unlabelled: distillation
-only). The pass returns a new graph with the trained weights; shapes, zeros and bit widths are those it was given.
+Training data: `dataset=digits`, `data=X.npy` (with optional `labels=Y.npy`), or else the compile's calibration
+inputs (unlabelled: distillation only). The pass returns a new graph with the trained weights; shapes, zeros and
+bit widths are those it was given.
 """
 
 from __future__ import annotations

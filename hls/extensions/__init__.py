@@ -26,6 +26,7 @@ def register() -> None:
     from . import logsoftmax
     from .clip import register_clip
     from .hardsigmoid import register_hardsigmoid
+    from .maxpool1d import register_maxpool1d
     from .resize import register_resize
     from .softmax import register_softmax
 
@@ -34,6 +35,7 @@ def register() -> None:
         register_clip(SUPPORTED_BACKENDS)
         register_hardsigmoid()
         register_resize()
+        register_maxpool1d()
         register_softmax()
 
 
