@@ -11,6 +11,7 @@ grids (accelc.hls.quantized_import); a quantized constant counts as a constant w
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import onnx_ir as ir
@@ -127,6 +128,12 @@ def _pool(node: ir.Node) -> list[Problem]:
         return problems or [("AveragePool on an input without static dims (it is lowered as a depthwise Conv)",
                              "give the model a static input shape")]
     # 1-D MaxPool: accelc's handler (accelc.hls.extensions.maxpool1d) replaces hls4ml's, which swaps W and C.
+    pads = list(_attr(node, "pads", []) or [])
+    if pads and pads[:len(pads) // 2] != pads[len(pads) // 2:]:
+        # QONNX's channels-last MaxPool asserts "Uneven padding not supported" (legalize-fpga's ceil_mode and
+        # auto_pad rewrites produce such pads too).
+        problems.append((f"pads={pads} differ at the begin and end of an axis (QONNX's channels-last MaxPool "
+                         "asserts on uneven padding)", "pad evenly, or pool without pads"))
     if _attr(node, "ceil_mode", 0):
         problems.append("ceil_mode=1 (hls4ml floors the output size)")
     if len(node.outputs) > 1 and node.outputs[1].uses():
@@ -134,7 +141,7 @@ def _pool(node: ir.Node) -> list[Problem]:
     return problems
 
 
-def _text(value):
+def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
@@ -158,11 +165,21 @@ def _resize(node: ir.Node) -> list[Problem]:
     shape_in, shape_out = list(x.shape or []), list(y.shape or [])
     if not all(isinstance(d, int) for d in [*shape_in[1:], *shape_out[1:]]) or len(shape_out) != rank:
         return [("channel or spatial dims not static", "give the model a static input shape")]
-    if shape_in[1] != shape_out[1] or (isinstance(shape_in[0], int) and shape_in[0] != shape_out[0]):
+    if shape_in[1] != shape_out[1] or (isinstance(shape_out[0], int) and shape_in[0] != shape_out[0]):
         return [(f"resizes the batch or channel axis ({shape_in} -> {shape_out})", hint)]
     inputs = list(node.inputs[1:])
     if any(v is not None and _const_value(v) is None for v in inputs):
         return [("scales/sizes are not constants", hint)]
+    # The batch and channel entries of scales (1) or sizes (the input's own dims), as far as shapes cannot tell.
+    sizes_at = 3 if node.op_type == "Resize" else None
+    for i, v in enumerate(inputs, start=1):
+        values = [] if v is None else [float(d) for d in _const_value(v).numpy().reshape(-1)]
+        if i == 1 and node.op_type == "Resize" or len(values) != rank:
+            continue  # roi, or an empty placeholder
+        want = [float(d) if isinstance(d, int) else None for d in shape_in[:2]] if i == sizes_at else [1.0, 1.0]
+        if values[:2] != want:
+            return [(f"resizes the batch or channel axis ({'sizes' if i == sizes_at else 'scales'} "
+                     f"{values}, input {shape_in})", hint)]
     if node.op_type == "Upsample":
         transform, nearest = "asymmetric", "floor"
     else:
@@ -179,11 +196,14 @@ def _resize(node: ir.Node) -> list[Problem]:
 
 
 def _conv_transpose(node: ir.Node) -> list[Problem]:
-    # legalize-fpga (conv-transpose) rewrote every unit-stride ConvTranspose with constant weights into a Conv.
+    # legalize-fpga (conv-transpose) rewrote every ConvTranspose with constant weights into a Conv (strided ones
+    # after a zero insertion: nearest Resize times a 0/1 mask) where exact; what is left here it declined.
     strides = list(_attr(node, "strides", []) or [])
-    if any(s != 1 for s in strides):
-        return [(f"strides={strides} (a strided ConvTranspose needs zero insertion, which hls4ml lacks)",
-                 "use Resize(nearest) + Conv, or a unit-stride ConvTranspose")]
+    if any(s != 1 for s in strides) and _is_const(node.inputs[1]) and not _attr(node, "output_shape") and _attr(
+            node, "auto_pad", "NOTSET") == "NOTSET":
+        return [(f"strides={strides} with pads={list(_attr(node, 'pads', []) or [])} (zero insertion needs static "
+                 "spatial input dims, and end pads + output_padding >= stride - 1 - (kernel - 1) * dilation)",
+                 "give the model a static input shape, or use a kernel of at least the stride")]
     if not _is_const(node.inputs[1]):
         return ["weights are not a constant initializer"]
     return [("output_shape/auto_pad, or pads larger than the kernel span (a crop)",
@@ -231,13 +251,38 @@ def _matmul(node: ir.Node) -> list[str]:
     return problems
 
 
-def _last_axis(node: ir.Node) -> list[str]:
-    rank = _rank(node.inputs[0])
+def _axis_slices(node: ir.Node) -> tuple[int, int] | None:
+    """(axis, n_inner) of a Softmax/LogSoftmax: the product of the axes after its axis. QONNX's channels-last
+    conversion leaves these ops in the ONNX layout (behind a Transpose), so this is also what hls4ml sees."""
+    shape = node.inputs[0].shape if node.inputs[0] is not None else None
     axis = _attr(node, "axis", -1)
-    if rank is None or axis not in (-1, rank - 1):
-        return [f"axis={axis} on a rank-{rank} input (only the last axis is lowered)"]
-    if rank > 2:
-        return [f"rank-{rank} input (channels-last reorders the axes)"]
+    if shape is None or not all(isinstance(d, int) for d in shape[1:]):
+        return None
+    a = axis + len(shape) if axis < 0 else axis
+    return a, math.prod(shape[a + 1 :])
+
+
+def _last_axis(node: ir.Node) -> list[Problem]:
+    """accelc's Softmax/LogSoftmax handlers (accelc.hls.extensions) normalize any non-batch axis of a rank 2-4
+    input in io_parallel; checked in C simulation against ONNX Runtime on every axis, with and without Convs."""
+    rank, axis = _rank(node.inputs[0]), _attr(node, "axis", -1)
+    if rank is None or not 2 <= rank <= 4:
+        return [(f"rank-{rank} input (lowered: rank 2-4 with static dims)", "")]
+    if not -rank < axis < rank or axis in (0, -rank):
+        return [(f"axis={axis} on a rank-{rank} input (the batch axis is not lowered)", "normalize a non-batch axis")]
+    if _axis_slices(node) is None:
+        return [(f"input of shape {node.inputs[0].shape} (needs static dims)", "give the model a static input shape")]
+    return []
+
+
+def _stream_axis(node: ir.Node) -> list[Problem]:
+    """hls4ml's io_stream Softmax (and accelc's LogSoftmax) normalizes each stream word, i.e. the last axis;
+    on another axis hls4ml asserts axis == -1 and aborts the process."""
+    found = _axis_slices(node) if node.op_type in ("Softmax", "LogSoftmax") else None
+    if found is not None and found[1] != 1:
+        return [(f"axis={_attr(node, 'axis', -1)} of a {node.inputs[0].shape} tensor in io_stream (a streamed "
+                 "Softmax normalizes the last axis only; models with Convs stream by default)",
+                 "compile with --io-type parallel, or normalize the last axis")]
     return []
 
 
@@ -293,11 +338,26 @@ def _grouped_quantized(node: ir.Node) -> list[Problem]:
     return []
 
 
-def _concat(node: ir.Node) -> list[str]:
-    rank = _rank(node.outputs[0])
-    axis = _attr(node, "axis", 1)
-    if rank != 2 or axis not in (1, -1):
-        return [f"axis={axis} on rank-{rank} tensors (only rank-2 feature concatenation is lowered)"]
+def _concat(node: ir.Node) -> list[Problem]:
+    """hls4ml's Concatenate1d/2d/3d on any non-batch axis: checked in C simulation against ONNX Runtime on every
+    axis of rank-3/4 tensors, with and without Convs (QONNX's channels-last keeps a Concat in the ONNX layout)."""
+    rank, axis = _rank(node.outputs[0]), _attr(node, "axis", 1)
+    if rank is None or not 2 <= rank <= 4:
+        return [(f"rank-{rank} tensors (lowered: rank 2-4)", "")]
+    if axis in (0, -rank):
+        return [(f"axis={axis} (the batch axis is not lowered)", "concatenate a non-batch axis")]
+    if len(node.inputs) != 2:
+        return [(f"{len(node.inputs)} inputs (hls4ml merges exactly two tensors)", "chain two-input Concats")]
+    return []
+
+
+def _merge(node: ir.Node) -> list[Problem]:
+    """Max/Min/Sum: hls4ml's Merge layer (maximum/minimum/add) of two same-shape tensors, checked in C simulation."""
+    if len(node.inputs) != 2:
+        return [(f"{len(node.inputs)} inputs (hls4ml merges exactly two tensors)", f"chain two-input {node.op_type}s")]
+    a, b = node.inputs
+    if a.shape is None or b.shape is None or list(a.shape) != list(b.shape):
+        return [(f"operands of shapes {a.shape} and {b.shape} (broadcasting is not lowered)", "")]
     return []
 
 
@@ -362,6 +422,9 @@ CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
     "Clip": _clip,
     "PRelu": _prelu,
     "Concat": _concat,
+    "Max": _merge,
+    "Min": _merge,
+    "Sum": _merge,
     "BatchNormalization": _batchnorm,
     # Already-quantized models: QDQ chains and QONNX Quant nodes (accelc.hls.quantized_import).
     "QuantizeLinear": quant_problems,
@@ -371,6 +434,7 @@ CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
 
 HINTS = {
     "Transpose": "layout changes are not lowered; keep the model in its export layout",
+    "Mean": "not lowered (hls4ml has no ONNX Mean handler); use Add and a Mul by 1/n",
 }
 
 
@@ -397,7 +461,7 @@ def fpga_supports(model: ir.Model, backend: str = "vitis", io_type: str | None =
             found.append(Unsupported(node.op_type, node.name, TARGET, "operator not lowered to hls4ml",
                                      HINTS.get(node.op_type, "see the README's table of supported ops")))
         else:
-            for problem in [*check(node), *(_stream_pool(node) if stream else [])]:
+            for problem in [*check(node), *(_stream_pool(node) + _stream_axis(node) if stream else [])]:
                 reason, hint = problem if isinstance(problem, tuple) else (problem, "")
                 found.append(Unsupported(node.op_type, node.name, TARGET, reason, hint))
     return found

@@ -9,9 +9,11 @@ hls4ml's ONNX frontend has no LogSoftmax, yet classifiers exported from PyTorch 
 * ``nnet_logsoftmax.h``: the C++ implementation (io_parallel and io_stream), copied into each
   project's ``firmware/nnet_utils`` by ``register_source``.
 
-Only the last axis is supported (``axis=-1`` or ``axis == rank - 1``, counting the batch axis as
-ONNX does). The parser gets a qonnx-cleaned, channels-last graph in which the last axis is
-contiguous, so the C++ normalizes consecutive slices of ``n_slice`` elements.
+Any axis but the batch axis is supported in io_parallel: the parser gets the qonnx-cleaned graph, in
+which a LogSoftmax keeps its ONNX layout (QONNX's channels-last conversion leaves it behind a Transpose),
+and the C++ normalizes the ``n_outer * n_inner`` slices of ``n_slice`` elements strided by ``n_inner``
+(row-major, as hls4ml's ``softmax_multidim``). io_stream holds the last axis in one stream word, so only
+``n_inner == 1`` is lowered there (a static_assert; accelc's support check refuses the rest first).
 
 Output precision: log-probabilities are <= 0 and reach about -20 for confident classifiers, so the
 output type needs integer bits that an activation's default (e.g. ``fixed<16,6>`` is fine, ``<8,3>``
@@ -40,6 +42,7 @@ from hls4ml.model.optimizer import get_available_passes
 from hls4ml.model.types import FixedPrecisionType, RoundingMode, SaturationMode, UnspecifiedPrecisionType
 
 from accelc.errors import AccelcError
+from accelc.hls.extensions.softmax import AxisError, axis_slices
 
 ONNX_OP = "LogSoftmax"
 HEADER = Path(__file__).resolve().with_name("nnet_logsoftmax.h")
@@ -49,7 +52,7 @@ DEFAULT_RESULT_PRECISION = FixedPrecisionType(
 
 
 class UnsupportedLogSoftmaxError(AccelcError, ValueError):
-    """A LogSoftmax node the extension cannot lower (an axis other than the last one, unknown shape).
+    """A LogSoftmax node the extension cannot lower (the batch axis, an unknown shape).
 
     accelc's support checker refuses these before lowering; this is the backstop when hls4ml parses.
     """
@@ -71,20 +74,19 @@ def parse_logsoftmax_layer(
         raise UnsupportedLogSoftmaxError(
             f"{where}: input shape unknown; run qonnx cleanup (shape inference) first"
         )
-    rank = len(input_shapes[0])
-    # Opset >= 13 default. (Opset < 13 defaulted to 1 with 2-D coercion: the same for rank-2 inputs.)
-    axis = get_onnx_attribute(node, "axis", -1)
-    if axis not in (-1, rank - 1) or rank < 2:
-        raise UnsupportedLogSoftmaxError(
-            f"{where}: axis={axis} on a rank-{rank} input is not supported by the hls4ml LogSoftmax "
-            f"extension; only the last axis (-1 or {rank - 1}) is"
-        )
+    axis = get_onnx_attribute(node, "axis", -1)  # opset >= 13 (accelc normalizes the opset to 13)
+    try:
+        _, n_slice, n_inner = axis_slices(list(input_shapes[0]), axis)
+    except AxisError as e:
+        raise UnsupportedLogSoftmaxError(f"{where}: {e}") from e
     return {
         "name": node.name or f"logsoftmax_{node.output[0]}",
         "class_name": "LogSoftmax",
         "inputs": input_names,
         "outputs": list(node.output),
-        "axis": -1,
+        "axis": -1 if n_inner == 1 else axis,
+        "n_slice": n_slice,
+        "n_inner": n_inner,
     }
 
 
@@ -92,11 +94,12 @@ def parse_logsoftmax_layer(
 
 
 class LogSoftmax(Layer):
-    """LogSoftmax over the last axis; output has the input's shape."""
+    """LogSoftmax over slices of n_slice elements strided by n_inner; output has the input's shape."""
 
     _expected_attributes = [
         Attribute("n_in"),
         Attribute("n_slice"),
+        Attribute("n_inner", value_type=int, default=1),
         Attribute("axis", value_type=int, default=-1),
         ConfigurableAttribute("reuse_factor", default=1),
         # Overrides Layer's 'result' (no default) so config_from_onnx_model proposes a precision that fits.
@@ -113,7 +116,6 @@ class LogSoftmax(Layer):
             precision = copy(DEFAULT_RESULT_PRECISION)
         self.add_output_variable(inp.shape, precision=precision)
         self.set_attr("n_in", inp.size())
-        self.set_attr("n_slice", inp.shape[-1])
 
 
 # ---------------------------------------------------------------- C++ templates
@@ -121,6 +123,7 @@ class LogSoftmax(Layer):
 _config_template = """struct config{index} : nnet::logsoftmax_config {{
     static const unsigned n_in = {n_in};
     static const unsigned n_slice = {n_slice};
+    static const unsigned n_inner = {n_inner};
     static const unsigned io_type = nnet::{iotype};
     static const unsigned reuse_factor = {reuse};
 }};\n"""

@@ -1,4 +1,4 @@
-// LogSoftmax over the last axis, for accelc's hls4ml extension (accelc.hls.extensions.logsoftmax).
+// LogSoftmax over any axis, for accelc's hls4ml extension (accelc.hls.extensions.logsoftmax).
 //
 //   y_i = (x_i - max(x)) - log(sum_j exp(x_j - max(x)))
 //
@@ -25,7 +25,8 @@ namespace nnet {
 
 struct logsoftmax_config {
     static const unsigned n_in = 10;    // total number of elements of the (flattened) tensor
-    static const unsigned n_slice = 10; // length of the last axis, over which LogSoftmax normalizes
+    static const unsigned n_slice = 10; // length of the axis over which LogSoftmax normalizes
+    static const unsigned n_inner = 1;  // product of the axes after it: the stride between a slice's elements
     static const unsigned io_type = io_parallel;
     static const unsigned reuse_factor = 1;
 };
@@ -56,8 +57,8 @@ LogSoftmaxOut:
     }
 }
 
-// io_parallel: the flattened tensor is n_in / n_slice consecutive slices (channels-last, last axis
-// contiguous), each normalized on its own.
+// io_parallel: the flattened (row-major) tensor holds n_in / (n_slice * n_inner) blocks; block i holds n_inner
+// slices, slice k made of the elements i * n_slice * n_inner + j * n_inner + k (as hls4ml's softmax_multidim).
 template <class data_T, class res_T, typename CONFIG_T>
 void logsoftmax(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
@@ -65,27 +66,32 @@ void logsoftmax(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
     float yf[CONFIG_T::n_slice];
     #pragma HLS ARRAY_PARTITION variable = xf complete
     #pragma HLS ARRAY_PARTITION variable = yf complete
+    constexpr unsigned block = CONFIG_T::n_slice * CONFIG_T::n_inner;
 
-LogSoftmaxSlices:
-    for (unsigned i = 0; i < CONFIG_T::n_in / CONFIG_T::n_slice; i++) {
-    LogSoftmaxIn:
-        for (unsigned j = 0; j < CONFIG_T::n_slice; j++) {
-            #pragma HLS UNROLL
-            xf[j] = static_cast<float>(data[i * CONFIG_T::n_slice + j]);
-        }
-        logsoftmax_float<CONFIG_T::n_slice>(xf, yf);
-    LogSoftmaxWrite:
-        for (unsigned j = 0; j < CONFIG_T::n_slice; j++) {
-            #pragma HLS UNROLL
-            res[i * CONFIG_T::n_slice + j] = static_cast<res_T>(yf[j]);
+LogSoftmaxBlocks:
+    for (unsigned i = 0; i < CONFIG_T::n_in / block; i++) {
+    LogSoftmaxSlices:
+        for (unsigned k = 0; k < CONFIG_T::n_inner; k++) {
+        LogSoftmaxIn:
+            for (unsigned j = 0; j < CONFIG_T::n_slice; j++) {
+                #pragma HLS UNROLL
+                xf[j] = static_cast<float>(data[i * block + j * CONFIG_T::n_inner + k]);
+            }
+            logsoftmax_float<CONFIG_T::n_slice>(xf, yf);
+        LogSoftmaxWrite:
+            for (unsigned j = 0; j < CONFIG_T::n_slice; j++) {
+                #pragma HLS UNROLL
+                res[i * block + j * CONFIG_T::n_inner + k] = static_cast<res_T>(yf[j]);
+            }
         }
     }
 }
 
 // io_stream: hls4ml packs the last axis into one stream word (like its softmax stream templates),
-// so each word is one slice.
+// so each word is one slice: only n_inner == 1 is lowered (accelc's support check refuses the rest).
 template <class data_T, class res_T, typename CONFIG_T>
 void logsoftmax(hls::stream<data_T> &data, hls::stream<res_T> &res) {
+    static_assert(CONFIG_T::n_inner == 1, "LogSoftmax io_stream normalizes the last axis only");
     static_assert(data_T::size == CONFIG_T::n_slice, "LogSoftmax io_stream expects one slice per stream word");
     static_assert(res_T::size == CONFIG_T::n_slice, "LogSoftmax io_stream expects one slice per stream word");
     float xf[CONFIG_T::n_slice];

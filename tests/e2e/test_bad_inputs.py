@@ -154,7 +154,7 @@ def test_unknown_target(tmp_path) -> None:
 
 def test_fpga_refusal_through_the_cli(tmp_path) -> None:
     path = tmp_path / "dilated.onnx"
-    net = nn.Sequential(nn.ConvTranspose2d(1, 2, 3, stride=2), nn.Flatten()).eval()
+    net = nn.Sequential(nn.ConvTranspose2d(1, 2, 2, stride=3), nn.Flatten()).eval()
     torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), dynamo=False, opset_version=13,
                       input_names=["input"], dynamic_axes={"input": {0: "batch"}})
     input_error(cli("compile", path, "--target", "fpga", "-o", tmp_path / "out"), "ConvTranspose", "strides", "fpga")
@@ -224,7 +224,7 @@ def test_failing_compile_keeps_the_existing_artifact(tmp_path) -> None:
     corrupt.write_bytes(os.urandom(2048))
     input_error(cli("compile", corrupt, "--target", "cpu", "-o", out), "corrupt.onnx")
     dilated = tmp_path / "dilated.onnx"
-    torch.onnx.export(nn.Sequential(nn.ConvTranspose2d(1, 2, 3, stride=2), nn.Flatten()).eval(),
+    torch.onnx.export(nn.Sequential(nn.ConvTranspose2d(1, 2, 2, stride=3), nn.Flatten()).eval(),
                       torch.zeros(1, 1, 28, 28), str(dilated), dynamo=False, opset_version=13)
     input_error(cli("compile", dilated, "--target", "fpga", "-o", out), "strides")
 

@@ -140,12 +140,12 @@ def test_inspect_model_shows_what_fpga_refuses(tmp_path) -> None:
     from torch import nn
 
     path = tmp_path / "dilated.onnx"
-    net = nn.Sequential(nn.ConvTranspose2d(1, 2, 3, stride=2), nn.Flatten()).eval()
+    net = nn.Sequential(nn.ConvTranspose2d(1, 2, 2, stride=3), nn.Flatten()).eval()
     torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), dynamo=False, opset_version=13,
                       input_names=["input"], dynamic_axes={"input": {0: "batch"}})
     res = ok(cli("inspect", path))
     assert re.search(r"fpga\s*[│|]\s*1 node\(s\) refused", res.stdout), res.stdout
-    assert "strides=[2, 2]" in res.stdout
+    assert "strides=[3, 3]" in res.stdout
     assert re.search(r"cpu\s*[│|]\s*ok", res.stdout), res.stdout
 
 

@@ -163,11 +163,12 @@ def test_mlp_example_onnx_compiles_for_fpga_and_agrees(tmp_path) -> None:
 
 
 class RefusedNet(nn.Module):
-    """A strided ConvTranspose (zero insertion: no exact hls4ml lowering), optionally then a dilated MaxPool."""
+    """A ConvTranspose whose stride exceeds its kernel (its zero-insertion rewrite would need a crop: refused),
+    optionally then a dilated MaxPool."""
 
     def __init__(self, dilated_pool: bool = False) -> None:
         super().__init__()
-        self.deconv = nn.ConvTranspose2d(1, 2, 3, stride=2)
+        self.deconv = nn.ConvTranspose2d(1, 2, 2, stride=3)
         self.pool = nn.MaxPool2d(2, dilation=2) if dilated_pool else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -187,7 +188,7 @@ def test_strided_conv_transpose_is_refused_before_any_hls4ml_work(tmp_path, monk
     assert err.target == "fpga"
     assert len(err.unsupported) == 1
     u = err.unsupported[0]
-    assert u.op == "ConvTranspose" and u.node and "strides=[2, 2]" in u.reason
+    assert u.op == "ConvTranspose" and u.node and "strides=[3, 3]" in u.reason
     message = str(err)
     for part in ("ConvTranspose", u.node, "strides", "fpga"):
         assert part in message, (part, message)

@@ -125,8 +125,16 @@ def test_config_proposes_a_log_probability_precision() -> None:
     assert layer_config["Precision"]["result"] == str(DEFAULT_RESULT_PRECISION)
 
 
-@pytest.mark.parametrize(("axis", "in_shape"), [(0, (1, N_IN)), (1, (1, 4, N_IN)), (-2, (1, 4, N_IN))])
-def test_other_axis_is_refused_clearly(axis: int, in_shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize("axis", [1, -2])
+def test_inner_axis_is_parsed_as_strided_slices(axis: int) -> None:
+    extensions.register()
+    layers, _, _ = hls4ml.converters.parse_onnx_model(prepare(make_head(axis=axis, in_shape=(1, 4, N_IN))))
+    (layer,) = [layer for layer in layers if layer["class_name"] == "LogSoftmax"]
+    assert (layer["n_slice"], layer["n_inner"], layer["axis"]) == (4, N_OUT, axis)
+
+
+@pytest.mark.parametrize(("axis", "in_shape"), [(0, (1, N_IN)), (0, (1, 4, N_IN)), (-3, (1, 4, N_IN))])
+def test_batch_axis_is_refused_clearly(axis: int, in_shape: tuple[int, ...]) -> None:
     extensions.register()
     prepared = prepare(make_head(axis=axis, in_shape=in_shape))
     with pytest.raises(UnsupportedLogSoftmaxError, match=rf"axis={axis} on a rank-{len(in_shape)} input"):

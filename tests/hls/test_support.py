@@ -88,13 +88,13 @@ CASES = {
         "Softmax",
         "axis=0",
     ),
-    "softmax rank 3": (
+    "softmax rank 5": (
         [helper.make_node("Softmax", ["x"], ["y"], name="bad_node", axis=-1)],
-        [1, 4, 10],
+        [1, 2, 2, 2, 3],
         None,
         [],
         "Softmax",
-        "rank-3",
+        "rank-5",
     ),
     "broadcasting matmul": (
         [helper.make_node("MatMul", ["x", "w"], ["y"], name="bad_node")],

@@ -1,4 +1,5 @@
-"""ConvTransposeToConv: unit-stride ConvTranspose becomes a Conv with the flipped kernel; ORT agrees."""
+"""ConvTransposeToConv: ConvTranspose becomes a Conv with the flipped kernel (after zero insertion when strided:
+nearest Resize times a 0/1 mask); ORT agrees."""
 
 from __future__ import annotations
 
@@ -36,7 +37,17 @@ def test_unit_stride_becomes_conv(dims: int, group: int, pad: int, dil: int) -> 
     assert_same_outputs(proto, model, {"x": rand(2, 4, *[5, 6][:dims])})
 
 
-@pytest.mark.parametrize("attrs,why", [({"strides": [2, 2]}, "stride > 1"), ({"pads": [3, 0, 0, 0]}, "crop"),
+@pytest.mark.parametrize("dims,group,stride,pad,extra", [(1, 1, 2, 0, 0), (1, 2, 3, 1, 1), (2, 1, 2, 1, 1),
+                                                         (2, 2, 2, 0, 1), (2, 1, 2, 0, 0)])
+def test_strided_becomes_zero_insertion_and_conv(dims: int, group: int, stride: int, pad: int, extra: int) -> None:
+    proto = _model(dims, group, strides=[stride] * dims, pads=[pad] * 2 * dims, output_padding=[extra] * dims)
+    model = ir.from_proto(proto)
+    result = ConvTransposeToConv()(model)
+    assert result.modified and ops(model) == ["Resize", "Mul", "Conv"], result.warnings
+    assert_same_outputs(proto, model, {"x": rand(2, 4, *[5, 6][:dims])})
+
+
+@pytest.mark.parametrize("attrs,why", [({"strides": [3, 3]}, "cannot absorb"), ({"pads": [3, 0, 0, 0]}, "crop"),
                                        ({"auto_pad": "SAME_UPPER"}, "auto_pad")])
 def test_other_forms_are_kept(attrs: dict, why: str) -> None:
     model = ir.from_proto(_model(2, **attrs))
