@@ -247,8 +247,10 @@ def _finish(proto: onnx.ModelProto, shapes: Shapes, src: str, sha: str, kind: st
     name = src if kind == "nn.Module" else Path(src).name
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), MIN_OPSET)
     if opset < MIN_OPSET:
+        from accelc.transforms.normalize_opset import convert_opset  # keeps Upsample's sampling
+
         with _failing_as(f"{name} uses opset {opset}; re-export it with opset_version>={MIN_OPSET}"):
-            proto = onnx.version_converter.convert_version(proto, MIN_OPSET)
+            proto = convert_opset(proto, MIN_OPSET)
     inits = {t.name for t in proto.graph.initializer}
     real = [v for v in proto.graph.input if v.name not in inits]
     if len(real) < len(proto.graph.input):  # old-style weights listed as inputs are not model inputs

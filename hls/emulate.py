@@ -10,6 +10,7 @@ conversion and no recompilation.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import json
 import re
@@ -56,6 +57,16 @@ class EmulatorBuild:
 def build_emulator(project_dir: Path, opt_flag: str = DEFAULT_OPT_FLAG) -> EmulatorBuild:
     """Build (or reuse) the C-simulation library of an hls4ml project; returns the library path."""
     key = project_hash(project_dir, opt_flag)
+    lock = cache_root() / "emulators" / f"{key}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    # Two processes building the same project (same hash) would delete each other's files: one builds, the
+    # other waits and then reuses that build.
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return _build_unlocked(project_dir, opt_flag, key)
+
+
+def _build_unlocked(project_dir: Path, opt_flag: str, key: str) -> EmulatorBuild:
     home = cache_root() / "emulators" / key
     done = home / "BUILD_OK"
     if done.exists():

@@ -348,6 +348,8 @@ def _concat(node: ir.Node) -> list[Problem]:
         return [(f"axis={axis} (the batch axis is not lowered)", "concatenate a non-batch axis")]
     if len(node.inputs) != 2:
         return [(f"{len(node.inputs)} inputs (hls4ml merges exactly two tensors)", "chain two-input Concats")]
+    if any(_is_const(v) for v in node.inputs):
+        return [("a constant input (hls4ml concatenates two computed tensors only)", "")]
     return []
 
 
@@ -448,6 +450,13 @@ def fpga_supports(model: ir.Model, backend: str = "vitis", io_type: str | None =
     extensions_ok = BACKENDS.get(str(backend).lower()) in SUPPORTED_BACKENDS
     stream = _is_stream(model, str(io_type).lower() if io_type else None)
     found = []
+    layout_only = {"Flatten", "Reshape", "Squeeze", "Unsqueeze"}
+    if len(model.graph) and all(n.op_type in layout_only for n in model.graph):
+        # hls4ml writes such a graph's output as its input variable: the C++ does not compile.
+        node = next(iter(model.graph))
+        found.append(Unsupported(node.op_type, node.name, TARGET, "a graph of layout ops only (no layer computes "
+                                 "anything; hls4ml's project for it does not compile)", "reshape on the host"))
+        return found
     for node in model.graph:
         quantization = is_quantization_node(node)  # incl. QONNX Quant, the Clip of QuantizeLinear -> Clip -> DQ
         check = quant_problems if quantization else CHECKS.get(node.op_type)

@@ -80,3 +80,26 @@ def test_unconvertible_newer_opset_is_kept_with_a_note() -> None:
     assert len(result.warnings) == 1 and "kept opset 17" in result.warnings[0]
     assert model.opset_imports[""] == 17
     assert_same_outputs(model_proto, model, {"x": rand(2, 2, 3, 3)})
+
+
+def test_opset9_linear_upsample_keeps_its_asymmetric_sampling():
+    """ONNX's converter leaves the opset-11 Resize at half_pixel; Upsample samples asymmetrically (1.65 off before)."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from accelc.transforms.normalize_opset import convert_opset
+
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    graph = helper.make_graph([helper.make_node("Upsample", ["x", "scales"], ["y"], mode="linear")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2, 6, 8])], [scales])
+    old = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+    old.ir_version = 7
+    new = convert_opset(old, 13)
+    onnx.checker.check_model(new)
+    x = np.random.default_rng(0).standard_normal((1, 2, 3, 4)).astype(np.float32)
+    a = ort.InferenceSession(old.SerializeToString()).run(None, {"x": x})[0]
+    b = ort.InferenceSession(new.SerializeToString()).run(None, {"x": x})[0]
+    np.testing.assert_allclose(b, a, atol=1e-6)
