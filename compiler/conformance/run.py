@@ -284,8 +284,13 @@ def run_cases(cases, runners: Iterable[str] = RUNNERS, jobs: int = 2, workdir: P
     runners = list(runners)
     root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="accelc-conformance-"))
 
+    # hls4ml keeps one ONNX handler table per process, and accelc's extensions replace some of its handlers
+    # (Softmax, Resize, MaxPool): hls4ml's own frontend is measured in a process accelc never registered in.
+    groups = [g for g in ([r for r in runners if r != "hls4ml"], [r for r in runners if r == "hls4ml"]) if g]
+
     def one(case) -> list[Outcome]:
-        res = run_isolated(case, runners, root)
+        got = {o.runner: o for g in groups for o in run_isolated(case, g, root)}
+        res = [got[r] for r in runners]
         if progress:
             progress(res)
         return res
