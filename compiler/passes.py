@@ -57,6 +57,19 @@ class AccelcPass(ir.passes.InPlacePass):
         onnx.checker.check_model(ir.to_proto(model), full_check=False)
 
 
+class NewModelPass(AccelcPass):
+    """A pass that returns a new model and leaves its input as it was (quantize builds one with onnxruntime,
+    recover writes trained weights into a copy)."""
+
+    @property
+    def in_place(self) -> bool:
+        return False
+
+    @property
+    def changes_input(self) -> bool:
+        return False
+
+
 REGISTRY: dict[str, type[AccelcPass]] = {}
 
 

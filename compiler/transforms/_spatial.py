@@ -1,4 +1,4 @@
-"""Helpers shared by the fpga legalization rewrites of Conv/Pool/Pad/Resize nodes (attributes, static shapes)."""
+"""Helpers shared by the fpga legalization rewrites: attributes, static shapes, new initializers, node surgery."""
 
 from __future__ import annotations
 
@@ -55,16 +55,16 @@ def kernel_shape(node: ir.Node) -> list[int] | None:
     return k
 
 
-def add_initializer(graph: ir.Graph, name: str, array: np.ndarray) -> ir.Value:
-    """A new float initializer with a name not used yet."""
+def add_initializer(graph: ir.Graph, name: str, array: np.ndarray, dtype=np.float32) -> ir.Value:
+    """A new initializer with a name not used yet: float32, or the array's own dtype with dtype=None."""
     taken = set(graph.initializers) | {v.name for n in graph for v in n.outputs} | {v.name for v in graph.inputs}
     unique, k = name, 1
     while unique in taken:
         unique, k = f"{name}_{k}", k + 1
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    array = np.asarray(array, dtype=dtype, order="C")  # ascontiguousarray would make a 0-d array 1-d
     value = ir.Value(name=unique, const_value=ir.tensor(array, name=unique))
     value.shape = ir.Shape(array.shape)
-    value.type = ir.TensorType(ir.DataType.FLOAT)
+    value.type = ir.TensorType(ir.DataType.from_numpy(array.dtype))
     graph.register_initializer(value)
     return value
 
@@ -75,3 +75,20 @@ def replace_input(graph: ir.Graph, node: ir.Node, index: int, new: ir.Value) -> 
     node.replace_input_with(index, new)
     if old is not None and not old.uses() and old.name in graph.initializers and old not in graph.inputs:
         del graph.initializers[old.name]
+
+
+def become_conv(graph: ir.Graph, node: ir.Node, weight: np.ndarray, strides, pads, group: int,
+                dilations=None) -> None:
+    """Turn a node into a Conv with this constant weight and these attributes (its other attributes dropped)."""
+    for name in list(node.attributes):
+        del node.attributes[name]
+    node.op_type = "Conv"
+    if len(node.inputs) < 2:
+        node.resize_inputs(2)  # a pool: the weight becomes input 1
+    replace_input(graph, node, 1, add_initializer(graph, f"{node.name}_conv_weight", weight))
+    set_ints(node, "kernel_shape", weight.shape[2:])
+    set_ints(node, "strides", strides)
+    if dilations is not None:
+        set_ints(node, "dilations", dilations)
+    set_ints(node, "pads", pads)
+    node.attributes["group"] = ir.AttrInt64("group", group)

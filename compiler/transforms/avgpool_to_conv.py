@@ -12,7 +12,7 @@ import numpy as np
 import onnx_ir as ir
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms._spatial import add_initializer, attr, channels, is_op, set_ints, spatial_shape
+from accelc.transforms._spatial import attr, become_conv, channels, is_op, spatial_shape
 
 
 def _why_not(node: ir.Node) -> str | None:
@@ -47,17 +47,8 @@ class AvgPoolToConv(AccelcPass):
             kernel, c = attr(node, "kernel_shape"), channels(node.inputs[0])
             n = len(kernel)
             w = np.full((c, 1, *kernel), 1.0 / float(np.prod(kernel)), dtype=np.float32)
-            weight = add_initializer(model.graph, f"{node.name}_mean_weight", w)
             strides, pads = attr(node, "strides", [1] * n), attr(node, "pads", [0] * (2 * n))
-            for name in list(node.attributes):
-                del node.attributes[name]
-            node.op_type = "Conv"
-            node.resize_inputs(2)
-            node.replace_input_with(1, weight)
-            set_ints(node, "kernel_shape", kernel)
-            set_ints(node, "strides", strides)
-            set_ints(node, "pads", pads)
-            node.attributes["group"] = ir.AttrInt64("group", c)
+            become_conv(model.graph, node, w, strides, pads, c)
             count += 1
         return PassResult(model, bool(count), stats={"rewritten": {"AveragePool": count} if count else {}},
                           warnings=warnings)

@@ -13,17 +13,7 @@ import numpy as np
 import onnx_ir as ir
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms._spatial import const_array, is_op
-
-
-def _scalar(graph: ir.Graph, name: str, value: float) -> ir.Value:
-    """A new 0-d float initializer (Clip's bounds must be scalars)."""
-    while name in graph.initializers:
-        name += "_"
-    v = ir.Value(name=name, const_value=ir.tensor(np.array(value, dtype=np.float32), name=name))
-    v.shape, v.type = ir.Shape([]), ir.TensorType(ir.DataType.FLOAT)
-    graph.register_initializer(v)
-    return v
+from accelc.transforms._spatial import add_initializer, const_array, is_op
 
 
 def _given(node: ir.Node, i: int) -> bool:
@@ -49,7 +39,7 @@ class ClipBounds(AccelcPass):
                     del graph.initializers[old.name]
                 stats["to_relu"] += 1
             elif not _given(node, 1) and _given(node, 2) and node.inputs[0].dtype == ir.DataType.FLOAT:
-                floor = _scalar(graph, f"{node.name}_min", float(np.finfo(np.float32).min))
+                floor = add_initializer(graph, f"{node.name}_min", np.array(np.finfo(np.float32).min))
                 node.replace_input_with(1, floor)
                 stats["min_filled"] += 1
         return PassResult(model, any(stats.values()), stats=stats)

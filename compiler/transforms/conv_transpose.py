@@ -17,11 +17,10 @@ from accelc.passes import AccelcPass, PassResult, register
 from accelc.transforms._spatial import (
     add_initializer,
     attr,
+    become_conv,
     channels,
     const_array,
     is_op,
-    replace_input,
-    set_ints,
     spatial_shape,
 )
 
@@ -97,16 +96,8 @@ class ConvTransposeToConv(AccelcPass):
             group = attr(node, "group", 1)
             if any(st != 1 for st in strides):
                 _zero_insert(model.graph, node, strides)
-            replace_input(model.graph, node, 1, add_initializer(model.graph, f"{node.name}_conv_weight",
-                                                                conv_weight(w, group)))
-            for name in list(node.attributes):
-                del node.attributes[name]
-            node.op_type = "Conv"  # same output tensor: the node keeps its name
-            set_ints(node, "kernel_shape", kernel)
-            set_ints(node, "strides", [1] * n)
-            set_ints(node, "dilations", dil)
-            set_ints(node, "pads", new_pads)
-            node.attributes["group"] = ir.AttrInt64("group", group)
+            # Same output tensor: the node keeps its name.
+            become_conv(model.graph, node, conv_weight(w, group), [1] * n, new_pads, group, dilations=dil)
             count += 1
         return PassResult(model, bool(count), stats={"rewritten": {"ConvTranspose": count} if count else {}},
                           warnings=warnings)

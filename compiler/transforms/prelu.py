@@ -14,7 +14,7 @@ import numpy as np
 import onnx_ir as ir
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms._spatial import add_initializer, const_array, is_op
+from accelc.transforms._spatial import add_initializer, const_array, is_op, replace_input
 
 
 def _decompose(graph: ir.Graph, node: ir.Node, slope: np.ndarray) -> None:
@@ -29,12 +29,9 @@ def _decompose(graph: ir.Graph, node: ir.Node, slope: np.ndarray) -> None:
     for n in new:
         n.outputs[0].name = f"{n.name}_out"
     graph.insert_before(node, new)
-    old_slope = node.inputs[1]
     node.op_type = "Add"
     node.replace_input_with(0, positive.outputs[0])
-    node.replace_input_with(1, negative.outputs[0])
-    if not old_slope.uses() and old_slope.name in graph.initializers and old_slope not in graph.inputs:
-        del graph.initializers[old_slope.name]
+    replace_input(graph, node, 1, negative.outputs[0])
 
 
 @register

@@ -16,7 +16,7 @@ import onnx_ir as ir
 
 from accelc.errors import PassError
 from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY  # what the fpga lowering reads
-from accelc.passes import AccelcPass, PassContext, PassResult, register
+from accelc.passes import NewModelPass, PassContext, PassResult, register
 from accelc.transforms._measure import fidelity, fidelity_inputs
 from accelc.transforms._select import names_option
 from accelc.transforms._util import op_counts
@@ -43,7 +43,7 @@ def _fixed_width(mode: str, width: Any) -> int | None:
 
 
 @register
-class Quantize(AccelcPass):
+class Quantize(NewModelPass):
     """quantize:int8-dynamic | quantize:int8[,calibrate=minmax|entropy|percentile][,per_channel=true][,exclude=…]
     | quantize:fp16[,keep_io=true] | quantize:fixed8 | quantize:fixed16 | quantize:fixed:W"""
 
@@ -70,14 +70,6 @@ class Quantize(AccelcPass):
         self.max_rel_err = float(max_rel_err)
         self.guard_bits = int(guard_bits)
         self._check_target()
-
-    @property
-    def in_place(self) -> bool:  # onnxruntime.quantization builds a new model
-        return False
-
-    @property
-    def changes_input(self) -> bool:
-        return False
 
     @property
     def options(self) -> dict:

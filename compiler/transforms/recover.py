@@ -16,13 +16,13 @@ from typing import Any
 import onnx_ir as ir
 
 from accelc.errors import PassError
-from accelc.passes import AccelcPass, PassContext, PassResult, register
+from accelc.passes import NewModelPass, PassContext, PassResult, register
 
 TRAIN_KEYS = ("epochs", "batch_size", "accumulate", "lr", "alpha", "temperature", "val_split", "patience", "seed")
 
 
 @register
-class Recover(AccelcPass):
+class Recover(NewModelPass):
     """recover[:teacher=PATH][,dataset=digits|data=X.npy[,labels=Y.npy]][,epochs=20][,batch_size=32]
     [,accumulate=1][,lr=0.001][,alpha=0.5][,temperature=4][,val_split=0.1][,patience=3][,seed=0]"""
 
@@ -39,14 +39,6 @@ class Recover(AccelcPass):
         self.teacher = str(teacher) if teacher else None
         self.dataset, self.data, self.labels = dataset, data, labels
         self.train = train
-
-    @property
-    def in_place(self) -> bool:  # the trained graph is a new model
-        return False
-
-    @property
-    def changes_input(self) -> bool:
-        return False
 
     @property
     def options(self) -> dict:

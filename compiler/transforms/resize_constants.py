@@ -14,17 +14,11 @@ import numpy as np
 import onnx_ir as ir
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms._spatial import const_array, is_op
+from accelc.transforms._spatial import add_initializer, const_array, is_op
 
 
 def _lift(graph: ir.Graph, value: ir.Value, array: np.ndarray) -> ir.Value:
-    name = value.name or "resize_param"
-    while name in graph.initializers:
-        name += "_"
-    lifted = ir.Value(name=name, const_value=ir.tensor(np.ascontiguousarray(array), name=name))
-    lifted.shape, lifted.type = ir.Shape(array.shape), ir.TensorType(ir.DataType.from_numpy(array.dtype))
-    graph.register_initializer(lifted)
-    return lifted
+    return add_initializer(graph, value.name or "resize_param", array, dtype=None)  # sizes stay int64
 
 
 @register
