@@ -38,7 +38,7 @@ class FpgaTarget:
     name = "fpga"
 
     def legalize(self, model: ir.Model, context=None) -> tuple[ir.Model, list]:
-        from accelc.transforms.legalize_fpga import LegalizeFpga
+        from accelc.hls.legalize.pipeline import LegalizeFpga
 
         copy = ir.from_proto(ir.to_proto(model))
         legalize = LegalizeFpga(context)

@@ -11,11 +11,11 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "compile": "accelc.driver",
-    "finetune": "accelc.finetuning",
+    "finetune": "accelc.recovery.api",
     "load": "accelc.artifact",
     "Artifact": "accelc.artifact",
-    "verify": "accelc.fidelity",
-    "FidelityReport": "accelc.fidelity",
+    "verify": "accelc.check.fidelity",
+    "FidelityReport": "accelc.check.fidelity",
     "AccelcError": "accelc.errors",
     "ArtifactError": "accelc.errors",
     "ModelLoadError": "accelc.errors",

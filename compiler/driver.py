@@ -102,8 +102,8 @@ def _self_check_rtol(art: Artifact) -> float:
 def _self_check(art: Artifact, calibration: np.ndarray | None):
     import onnx
 
+    from accelc.check.fidelity import verify
     from accelc.data import random_inputs
-    from accelc.fidelity import verify
     from accelc.reference import Reference
 
     if calibration is not None:
@@ -162,7 +162,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     from accelc.backends import get_target
     from accelc.frontend import load as load_model
     from accelc.passes import PassContext, apply_passes
-    from accelc.transforms import Canonicalize
+    from accelc.transforms.canonical import Canonicalize
 
     tgt = get_target(target)
     loaded = load_model(source, input_shape=shapes, trust_pickle=trust_pickle)

@@ -301,7 +301,7 @@ def _reshape(node: ir.Node) -> list[str]:
 
 def _const_operand(node: ir.Node, x: ir.Value, c: ir.Value, const_first: bool) -> list[Problem]:
     """x op c: hls4ml's ApplyAlpha (scale/bias) layer, right in C simulation for scalar, per-channel and
-    full-shape float constants on rank 2-4 tensors once accelc.transforms.arith_constants dropped their batch axis."""
+    full-shape float constants on rank 2-4 tensors once accelc.hls.legalize.arith_constants dropped their batch axis."""
     if node.op_type == "Div" and const_first:
         return [("a constant divided by a tensor (only division by a constant is lowered)", "")]
     if c.const_value is None:

@@ -10,7 +10,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from accelc.backends import TARGETS, Unsupported, get_target
 from accelc.errors import AccelcError
-from accelc.transforms import InferShapes
+from accelc.transforms.canonical import InferShapes
 
 
 def _model(nodes, inits=(), extra_opsets=(), infer: bool = True) -> ir.Model:

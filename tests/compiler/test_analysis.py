@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from accelc.analysis import analyze, node_macs, node_params
-from accelc.transforms import InferShapes
+from accelc.transforms.canonical import InferShapes
 
 
 def _const(name: str, shape: tuple[int, ...], seed: int = 0) -> onnx.TensorProto:

@@ -60,7 +60,7 @@ def mlp_cpu(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
 
 @pytest.mark.parametrize("entry", ["script", "module"])
 def test_help_lists_the_commands(entry: str) -> None:
-    command = accelc_command() if entry == "script" else [sys.executable, "-m", "accelc.cli"]
+    command = accelc_command() if entry == "script" else [sys.executable, "-m", "accelc.tools.cli"]
     res = ok(cli("--help", command=command))
     for name in ("compile", "verify", "run", "inspect"):
         assert re.search(rf"\b{name}\b", res.stdout), (name, res.stdout)

@@ -175,7 +175,7 @@ def _no_overflow(art, x: np.ndarray) -> None:
 @pytest.mark.slow
 def test_fixed16_digits_and_auto_with_fewer_bits(tmp_path: Path) -> None:
     from accelc.data import load_dataset
-    from accelc.transforms.fixed_point_search import bit_ops
+    from accelc.transforms.compress.fixed_point_search import bit_ops
 
     fixed16 = accelc.compile(DIGITS, target="fpga", input_shape=(1, 1, 8, 8), passes=["quantize:fixed16"],
                              calibration="digits", out=tmp_path / "fixed16")

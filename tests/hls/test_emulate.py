@@ -18,8 +18,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import accelc
+from accelc.check.fidelity import verify
 from accelc.errors import AccelcError
-from accelc.fidelity import verify
 from accelc.hls.emulate import (
     DEFAULT_OPT_FLAG,
     EMULATOR_META,

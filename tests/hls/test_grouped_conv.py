@@ -28,7 +28,7 @@ from accelc.hls.grouped_conv import block_diagonal, expand_grouped_convs
 from accelc.hls.prepare import prepare
 from accelc.hls.support import fpga_supports
 from accelc.reference import Reference
-from accelc.transforms import Canonicalize, InferShapes
+from accelc.transforms.canonical import Canonicalize, InferShapes
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -18,7 +18,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.core.onnx_exec import execute_onnx
 
 from accelc.hls.prepare import Prepared, prepare
-from accelc.transforms import Canonicalize
+from accelc.transforms.canonical import Canonicalize
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RESERVED = {"input", "output", "inputs", "outputs"}

@@ -44,7 +44,7 @@ from accelc.hls.quantized_import import (
     quantized_layer_precisions,
 )
 from accelc.hls.support import fpga_supports
-from accelc.transforms import Canonicalize
+from accelc.transforms.canonical import Canonicalize
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 

@@ -17,7 +17,7 @@ from accelc.backends import get_target
 from accelc.backends.base import Unsupported
 from accelc.errors import UnsupportedOpError
 from accelc.hls.support import fpga_supports
-from accelc.transforms import InferShapes
+from accelc.transforms.canonical import InferShapes
 
 
 def _const(name: str, shape: tuple[int, ...], seed: int = 0) -> onnx.TensorProto:

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from accelc.hls.support import fpga_supports
-from accelc.transforms import InferShapes
+from accelc.transforms.canonical import InferShapes
 
 
 def _logsoftmax_model() -> ir.Model:

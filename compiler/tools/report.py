@@ -1,0 +1,641 @@
+"""`accelc report`: one self-contained HTML page for an artifact.
+
+The page holds the graph summary, a per-layer table (op, shape, params, MACs, precision, sparsity,
+error vs the float reference), PNG plots (per-layer error; weight histograms with the fixed-point
+range of each layer's weight type), the passes with their stats, the self-check, for fpga the cost
+estimate of accelc.hls.cost and the multipliers, and optionally `accelc bench --json` results.
+Plots are PNG files written next to the HTML (matplotlib, Agg) and referenced by relative path, so
+the page opens from disk; all text is HTML-escaped, the CSS is inline.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import json
+import math
+from collections import Counter
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+from accelc.artifact import MODEL, REFERENCE, Artifact, load
+from accelc.errors import AccelcError
+
+SAMPLES = 16  # seeded random inputs for the error columns
+MAX_HISTOGRAMS = 16  # weighted layers drawn; the rest are named
+WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+CSS = """
+body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0}
+body{color:#1f2328;background:#f6f8fa}
+main{max-width:1200px;margin:0 auto;padding:24px 28px 48px;background:#fff;box-shadow:0 0 8px rgba(0,0,0,.06)}
+h1{font-size:26px;margin:0 0 4px}
+h2{font-size:19px;margin:32px 0 10px;padding-bottom:4px;border-bottom:2px solid #d0d7de}
+h3{font-size:15px;margin:18px 0 6px}.sub{color:#57606a;margin:0 0 12px}nav{margin:10px 0 4px}
+nav a{margin-right:14px;color:#0969da;text-decoration:none}nav a:hover{text-decoration:underline}
+table{border-collapse:collapse;margin:6px 0 10px;font-size:13px}
+th,td{border:1px solid #d0d7de;padding:4px 8px;vertical-align:top;text-align:left}
+th{background:#eaeef2;font-weight:600}tbody tr:nth-child(even){background:#f6f8fa}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tfoot td{font-weight:600;background:#eaeef2}.wrap{overflow-x:auto}
+code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}.kv th{width:180px}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:0 28px}
+.tag{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;font-weight:600}
+.ok{background:#dafbe1;color:#116329}.bad{background:#ffebe9;color:#a40e26}
+.warn{background:#fff8c5;color:#7d4e00}tr.jump td{background:#ffebe9}.note{color:#57606a;font-size:13px}
+ul.warnings li{color:#7d4e00}img.plot{max-width:100%;border:1px solid #d0d7de;margin:6px 0}
+details{margin:6px 0}summary{cursor:pointer;color:#0969da}
+pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}
+"""
+
+
+class _Raw(str):
+    """Already-escaped HTML for a table cell."""
+
+
+def _e(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _int(n) -> str:
+    return "" if n is None else f"{int(n):,}"
+
+
+def _g(x, digits: int = 3) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return f"{x:.{digits}g}"
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{100 * x:.1f}%"
+
+
+def _cell(value) -> str:
+    if isinstance(value, _Raw):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return _e(str(value).lower())
+    if isinstance(value, int):
+        return _e(_int(value))
+    if isinstance(value, float):
+        return _e(_g(value, 4))
+    if isinstance(value, (dict, list)):
+        return f"<code>{_e(json.dumps(value, default=str))}</code>"
+    return _e(value)
+
+
+def _table(headers: list[str], rows: list[list], numeric: set[int] = frozenset(), row_classes: list[str] | None = None,
+           foot: list | None = None, table_id: str | None = None, cls: str = "") -> str:
+    def cells(row, tag):
+        return "".join(f'<{tag}{" class=num" if i in numeric else ""}>{_cell(v)}</{tag}>' for i, v in enumerate(row))
+
+    attrs = (f' id="{_e(table_id)}"' if table_id else "") + (f' class="{_e(cls)}"' if cls else "")
+    head = "".join(f'<th{" class=num" if i in numeric else ""}>{_e(h)}</th>' for i, h in enumerate(headers))
+    def tr(i: int) -> str:
+        return f'<tr class="{_e(row_classes[i])}">' if row_classes and row_classes[i] else "<tr>"
+
+    body = "".join(f"{tr(i)}{cells(r, 'td')}</tr>" for i, r in enumerate(rows))
+    tfoot = f"<tfoot><tr>{cells(foot, 'td')}</tr></tfoot>" if foot else ""
+    return f'<div class="wrap"><table{attrs}><thead><tr>{head}</tr></thead><tbody>{body}</tbody>{tfoot}</table></div>'
+
+
+def _kv(pairs: list[tuple[str, object]]) -> str:
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{_cell(v)}</td></tr>" for k, v in pairs if v not in (None, ""))
+    return f'<div class="wrap"><table class="kv">{rows}</table></div>'
+
+
+def _shape(shape) -> str:
+    return "" if shape is None else "x".join(str(d) for d in shape)
+
+
+def _tag(ok: bool, yes: str = "passed", no: str = "failed") -> _Raw:
+    return _Raw(f'<span class="tag {"ok" if ok else "bad"}">{_e(yes if ok else no)}</span>')
+
+
+# ---------------------------------------------------------------------------------------------- data
+
+
+def _graph(art: Artifact) -> tuple[list, dict]:
+    """analysis rows of model.onnx plus per node: weight array (largest constant input), dtype, sparsity."""
+    import onnx_ir as ir
+
+    from accelc.analysis import analyze
+
+    model = ir.load(str(art.path / MODEL))
+    infos = analyze(model)
+    extra = {}
+    for node in model.graph:
+        consts = [v.const_value for v in node.inputs if v is not None and v.const_value is not None]
+        weight = None
+        if node.op_type in WEIGHTED_OPS and len(node.inputs) > 1 and node.inputs[1] is not None \
+                and node.inputs[1].const_value is not None:
+            weight = node.inputs[1].const_value.numpy()
+        dtype = None
+        if consts:
+            big = max(consts, key=lambda c: int(np.prod(c.shape)) if c.shape is not None else 0)
+            dtype = str(big.numpy().dtype)
+        elif node.outputs and node.outputs[0].dtype is not None:
+            try:
+                dtype = str(node.outputs[0].dtype.numpy())
+            except Exception:  # a dtype numpy lacks (e.g. some float8): show its ONNX name
+                dtype = str(node.outputs[0].dtype).lower()
+        sparsity = float(np.mean(weight == 0)) if weight is not None and weight.size else None
+        extra[node.name] = {"weight": weight, "dtype": dtype, "sparsity": sparsity}
+    return infos, extra
+
+
+def _fidelity(art: Artifact, x: np.ndarray) -> tuple[object | None, str | None]:
+    from accelc.check.fidelity import verify
+
+    try:
+        return verify(art, x, per_layer=True), None
+    except Exception as e:  # noqa: BLE001 - e.g. a cuda artifact on a machine without a GPU: report the rest
+        return None, f"{type(e).__name__}: {e}"
+
+
+def _node_errors(art: Artifact, x: np.ndarray, label: str) -> tuple[dict[str, tuple[float, float]], str]:
+    """cpu/cuda: per node, model.onnx (after passes) vs reference.onnx (before), both in float on ORT CPU."""
+    if not (art.path / REFERENCE).exists():
+        return {}, ("no reference.onnx: no pass changed the graph, so every node computes the reference's value; "
+                    "the runtime's end-to-end error is in the fidelity table above")
+    import onnx
+
+    from accelc.reference import Reference
+
+    try:
+        ref = Reference(onnx.load(str(art.path / REFERENCE))).run_all([x])
+        got = Reference(onnx.load(str(art.path / MODEL))).run_all([x])
+    except Exception as e:  # noqa: BLE001
+        return {}, f"per-node comparison failed: {type(e).__name__}: {e}"
+    out = {}
+    for name, r in ref.items():
+        g = got.get(name)
+        if g is None or g.shape != r.shape or not np.issubdtype(r.dtype, np.floating):
+            continue
+        err = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
+        out[name] = (err, err / max(float(np.max(np.abs(r))) if r.size else 0.0, 1e-12))
+    return out, ("per node: model.onnx (the graph after passes) vs reference.onnx (before passes), both run in "
+                 f"float on ONNX Runtime CPU, {label}; nodes only one of them has stay empty")
+
+
+def _trace_layers(art: Artifact) -> list[dict]:
+    try:
+        return list(art.runner.trace_layers)
+    except Exception:  # noqa: BLE001 - the emulator cannot be loaded here: its metadata still lists the layers
+        meta = art.path / "hls" / "accelc_emulator.json"
+        return json.loads(meta.read_text()).get("trace", []) if meta.exists() else []
+
+
+def _precision_text(prec: dict | None) -> _Raw | str:
+    if not prec:
+        return ""
+    parts = [f"{k} <code>{_e(prec[k])}</code>" for k in ("result", "weight", "accum") if prec.get(k)]
+    return _Raw("<br>".join(parts))
+
+
+def _layer_rows_fpga(art: Artifact, infos, cost, fidelity, label: str) -> tuple[list[dict], str]:
+    by_node = {i.name: i for i in infos}
+    by_cost = {r["name"]: r for r in (cost or {}).get("layers", [])}
+    errors = {r.layer: r for r in (fidelity.per_layer if fidelity else [])}
+    from accelc.hls.cost import manifest_precision
+
+    precision = art.manifest["target"].get("precision", {})
+    rows = []
+    for layer in _trace_layers(art):
+        name = layer["name"]
+        node = by_node.get(layer.get("onnx_node") or "")
+        c = by_cost.get(name, {})
+        err = errors.get(name)
+        weights = c.get("weights") or 0
+        rows.append({
+            "layer": name, "onnx_node": layer.get("onnx_node"),
+            "op": f"{layer.get('class', '')}" + (f" ({node.op})" if node else ""),
+            "shape": layer.get("shape"), "params": (weights + (c.get("biases") or 0)) if c else None,
+            "macs": c.get("macs") if c else None,
+            "precision": _precision_text(manifest_precision(name, precision) or {
+                k: c[t] for k, t in (("result", "out_type"), ("weight", "weight_type")) if c.get(t)}),
+            "sparsity": (c.get("zeros", 0) / weights) if weights and c.get("kind") in ("dense", "conv") else None,
+            "max_abs_err": err.max_abs_err if err else None, "rel_err": err.rel_err if err else None,
+            "jump": bool(err and err.jump),
+        })
+    note = (f"one row per traced hls4ml layer; params and MACs as the generated HLS instantiates them (per sample); "
+            f"sparsity = hls4ml's n_zeros / weights; errors: C simulation trace vs the float reference on {label} "
+            "(max |error| and max |error| / max |reference|; layers without an ONNX node to align to stay empty)")
+    return rows, note
+
+
+def _layer_rows_ort(art: Artifact, infos, extra, x: np.ndarray, label: str) -> tuple[list[dict], str]:
+    errors, note = _node_errors(art, x, label)
+    rows = []
+    for info in infos:
+        x = extra.get(info.name, {})
+        err = errors.get(info.name)
+        rows.append({"layer": info.name, "onnx_node": None, "op": info.op, "shape": info.shape, "params": info.params,
+                     "macs": info.macs, "precision": x.get("dtype") or "", "sparsity": x.get("sparsity"),
+                     "max_abs_err": err[0] if err else None, "rel_err": err[1] if err else None, "jump": False})
+    return rows, "one row per node of model.onnx; params and MACs per sample; " + note
+
+
+# --------------------------------------------------------------------------------------------- plots
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _plot_errors(rows: list[dict], path: Path) -> bool:
+    data = [r for r in rows if r["max_abs_err"] is not None]
+    if not data:
+        return False
+    names = [r["layer"] for r in data]
+    tiny = 1e-12
+    fig = _figure(min(14.0, max(8.0, 3.0 + 0.55 * len(names))), 5.8)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    x = np.arange(len(names))
+    jumps = [i for i, r in enumerate(data) if r["jump"]]
+    for ax, key, label in ((ax1, "max_abs_err", "max |error|"), (ax2, "rel_err", "relative error")):
+        y = np.array([max(r[key], tiny) for r in data])
+        ax.plot(x, y, "-o", color="#0969da", markersize=5, linewidth=1.5)
+        if jumps:
+            ax.plot(x[jumps], y[jumps], "o", color="#cf222e", markersize=8, label="error jumps here")
+        ax.set_yscale("log")
+        lo, hi = float(y.min()), float(y.max())
+        if hi / lo < 100:  # show at least two decades, so that small changes do not look dramatic
+            mid = math.sqrt(lo * hi)
+            lo, hi = min(lo, mid / 10), max(hi, mid * 10)
+        ax.set_ylim(lo / 1.5, hi * 1.5)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3, which="major")
+    if jumps:
+        ax1.legend(fontsize=8, loc="upper left")
+    ax2.set_xticks(x)
+    ax2.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+    ax1.set_title("per-layer error vs the float reference ("
+                  "relative = max |error| / max |reference|)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return True
+
+
+def _fpga_weights(art: Artifact, cost: dict | None) -> list[tuple[str, np.ndarray, str | None]]:
+    out = []
+    folder = art.path / "hls" / "firmware" / "weights"
+    for r in (cost or {}).get("layers", []):
+        if r["kind"] not in ("dense", "conv") or not r.get("weight_array"):
+            continue
+        f = folder / f"{r['weight_array']}.txt"
+        if not f.exists():
+            continue
+        w = np.array(f.read_text().replace(",", " ").split(), dtype=np.float64)
+        wtype = (r.get("precision") or {}).get("weight") or r.get("weight_type")
+        out.append((r["name"], w, wtype))
+    return out
+
+
+def _plot_weights(layers: list[tuple[str, np.ndarray, str | None]], path: Path) -> list[dict]:
+    """A histogram per weighted layer; fixed<W,I> bounds [-2^(I-1), 2^(I-1) - 2^-(W-I)] drawn where known."""
+    from accelc.hls.cost import fixed_range
+
+    layers = [entry for entry in layers if entry[1].size][:MAX_HISTOGRAMS]
+    if not layers:
+        return []
+    cols = min(3, len(layers))
+    nrows = math.ceil(len(layers) / cols)
+    fig = _figure(4.2 * cols, 3.0 * nrows + 0.3)
+    axes = np.atleast_1d(fig.subplots(nrows, cols)).reshape(-1)
+    stats = []
+    for ax, (name, w, wtype) in zip(axes, layers):
+        bounds = fixed_range(wtype) if wtype else None
+        lo, hi = float(w.min()), float(w.max())
+        span = max(hi - lo, 1e-9)
+        zeros = int(np.sum(w == 0))
+        drawn = w[w != 0] if 0 < zeros < w.size else w  # pruned zeros would dwarf the rest: count them instead
+        counts, _, _ = ax.hist(drawn, bins=60, color="#0969da", alpha=0.85)
+        ax.set_ylim(0, max(float(counts.max()), 1.0) * 1.22)  # headroom for the notes at the top
+        if drawn.size < w.size:
+            ax.annotate(f"{zeros:,} zeros ({zeros / w.size:.0%}) not drawn", xy=(0.5, 0.92), xycoords="axes fraction",
+                        ha="center", fontsize=8, color="#57606a")
+        clipped = None
+        if bounds:
+            clipped = int(np.sum((w < bounds[0]) | (w > bounds[1])))
+            view_lo, view_hi = min(lo, bounds[0]), max(hi, bounds[1])
+            if view_hi - view_lo > 6 * span:  # a range much wider than the weights: keep the histogram readable
+                view_lo, view_hi = lo - 0.5 * span, hi + 0.5 * span
+            for b, side in zip(bounds, ("left", "right")):
+                if view_lo <= b <= view_hi:
+                    ax.axvline(b, color="#cf222e", linestyle="--", linewidth=1.2)
+                else:  # the type's range reaches far beyond the weights: say where it ends
+                    ax.annotate(f"← {b:.4g}" if side == "left" else f"{b:.4g} →", xy=(
+                        0.02 if side == "left" else 0.98, 0.92), xycoords="axes fraction", ha=side, color="#cf222e",
+                        fontsize=8)
+            pad = 0.04 * (view_hi - view_lo)
+            ax.set_xlim(view_lo - pad, view_hi + pad)
+            ax.set_title(f"{name}\n{wtype}: [{bounds[0]:.6g}, {bounds[1]:.6g}]" + (
+                f", {clipped} clipped" if clipped else ""), fontsize=8.5)
+        else:
+            ax.set_title(name, fontsize=8.5)
+        ax.tick_params(labelsize=7)
+        stats.append({"layer": name, "count": int(w.size), "min": lo, "max": hi, "type": wtype,
+                      "range": bounds, "clipped": clipped, "zeros": zeros})
+    for ax in axes[len(layers):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    return stats
+
+
+# -------------------------------------------------------------------------------------------- render
+
+
+def _read_bench(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise AccelcError(f"no such bench file: {path}")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise AccelcError(f"{path} is not valid JSON ({e}); pass the file `accelc bench --json` wrote") from e
+    if isinstance(data, list):
+        data = {"rows": data}
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or \
+            not all(isinstance(r, dict) for r in data["rows"]):
+        raise AccelcError(f"{path} holds no 'rows' list of objects; pass the file `accelc bench --json` wrote")
+    return data
+
+
+def _section_bench(data: dict) -> str:
+    rows = data["rows"]
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    numeric = {i for i, k in enumerate(keys) if all(isinstance(r.get(k), (int, float)) and not isinstance(
+        r.get(k), bool) for r in rows if r.get(k) is not None) and any(r.get(k) is not None for r in rows)}
+    meta = [(k, v) for k, v in data.items() if k != "rows" and not isinstance(v, (dict, list))]
+    parts = ['<section id="bench"><h2>Benchmark</h2>']
+    if meta:
+        parts.append(_kv(meta))
+    parts.append(_table(keys, [[r.get(k) for k in keys] for r in rows], numeric=numeric) if rows
+                 else '<p class="note">the bench file holds no rows</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _section_passes(m: dict) -> str:
+    parts = ['<section id="passes"><h2>Passes</h2>']
+    passes = m.get("passes", [])
+    if passes:
+        rows = []
+        for p in passes:
+            stats = p.get("stats", {})
+            summary = stats.get("summary") or json.dumps({k: v for k, v in stats.items() if k != "layers"},
+                                                         default=str)[:400]
+            warnings = p.get("warnings", [])
+            rows.append([_Raw(f"<b>{_e(p.get('name'))}</b>"), p.get("options", {}), summary,
+                         _Raw("<ul class=warnings>" + "".join(f"<li>{_e(w)}</li>" for w in warnings) + "</ul>")
+                         if warnings else ""])
+        parts.append(_table(["pass", "options", "summary", "warnings"], rows))
+        for p in passes:
+            parts.append(f"<details><summary>{_e(p.get('name'))}: full stats</summary><pre>"
+                         f"{_e(json.dumps(p.get('stats', {}), indent=2, default=str))}</pre></details>")
+    else:
+        parts.append('<p class="note">no user passes: the artifact runs the canonicalized source graph</p>')
+    canon = m.get("canonicalize", [])
+    if canon:
+        rows = [[c.get("name"), c.get("modified"), c.get("stats", {}), "; ".join(c.get("warnings", []))] for c in canon]
+        parts.append(f"<details><summary>canonicalization ({len(canon)} steps)</summary>"
+                     f"{_table(['step', 'modified', 'stats', 'warnings'], rows)}</details>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _section_selfcheck(m: dict) -> str:
+    c = m.get("self_check")
+    if not c:
+        return '<section id="self-check"><h2>Self-check</h2><p class="note">no self-check recorded</p></section>'
+    pairs = [("result", _tag(bool(c.get("passed")))), ("against", c.get("against")), ("samples", c.get("samples")),
+             ("max abs error", _g(c.get("max_abs_err"), 4)), ("RMSE", _g(c.get("rmse"), 4)),
+             ("cosine similarity", _g(c.get("cosine"), 8)), ("top-1 agreement", _g(c.get("top1_agreement"), 4)),
+             ("thresholds", c.get("thresholds")), ("first error jump", c.get("first_jump")),
+             ("violations", "; ".join(c.get("violations", [])))]
+    return f'<section id="self-check"><h2>Self-check (at compile time)</h2>{_kv(pairs)}</section>'
+
+
+def _section_cost(cost: dict | None, cost_error: str | None, mults: dict | None) -> str:
+    parts = ['<section id="cost"><h2>FPGA cost estimate</h2>']
+    if cost is None:
+        parts.append(f'<p class="note">no estimate: {_e(cost_error)}</p>')
+    else:
+        t = cost["totals"]
+        clock = cost.get("clock_period_ns")
+        parts.append(f'<p><span class="tag warn">estimate</span> {_e(cost["note"])}</p>')
+        parts.append(_kv([
+            ("MACs per inference", _int(t["macs"])), ("multiplications after pruning", _int(t["mults"])),
+            ("multipliers instantiated", _int(t["multipliers"])), ("DSP slices (est.)", _int(t["dsps"])),
+            ("LUT multipliers (est.)", _int(t["lut_multipliers"])),
+            ("weight bits (weights x width)", _int(t["weight_storage_bits"])), ("activation bits (layer outputs)",
+                                                              _int(t["activation_bits"])),
+            ("latency (est.)", f"{_int(t['latency_cycles'])} cycles" + (
+                f" = {t['latency_ns']:,.0f} ns at {clock:g} ns" if clock else "") + f" — {t['latency_kind']}"),
+            ("interval between inputs (est.)", f"{_int(t['interval_cycles'])} cycles" + (
+                f" = {t['interval_ns']:,.0f} ns" if clock else "")),
+            ("io type", cost.get("io_type"))]))
+        if cost.get("warnings"):
+            parts.append("<ul class=warnings>" + "".join(f"<li>{_e(w)}</li>" for w in cost["warnings"]) + "</ul>")
+        rows = [[r["name"], r["function"], r["strategy"] or "", r["reuse_factor"],
+                 f"{r['in_bits']}x{r['weight_bits']}" if r["multipliers"] and r["in_bits"] and r["weight_bits"]
+                 else "", r["macs"], r["mults"], r["multipliers"], r["multiplier_kind"] or "", r["dsps"],
+                 r["cycles"], r["cycle_model"]] for r in cost["layers"]]
+        foot = ["total", "", "", "", "", t["macs"], t["mults"], t["multipliers"], "", t["dsps"],
+                t["latency_cycles"], ""]
+        parts.append("<h3>per layer</h3>")
+        parts.append(_table(["layer", "hls4ml function", "strategy", "RF", "bits a x w", "MACs", "mults (nonzero)",
+                             "multipliers", "kind", "DSPs", "cycles", "cycle model"], rows,
+                            numeric={3, 5, 6, 7, 9, 10}, foot=foot, table_id="cost"))
+        parts.append("<details><summary>the cost model</summary><ul>" +
+                     "".join(f"<li>{_e(line)}</li>" for line in cost["model"]) + "</ul></details>")
+    if mults:
+        rows = [[name, r.get("strategy"), r.get("reuse_factor"), r.get("weights"), r.get("zeros"),
+                 r.get("multipliers")] for name, r in mults.get("layers", {}).items()]
+        parts.append("<h3>multipliers in the generated HLS (manifest; Latency drops constant zeros)</h3>")
+        parts.append(_table(["layer", "strategy", "reuse", "weights", "zeros", "multipliers"], rows,
+                            numeric={2, 3, 4, 5}, foot=["total", "", "", mults.get("weights"), mults.get("zeros"),
+                                                        mults.get("total")]))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _section_summary(art: Artifact, infos, extra) -> str:
+    m = art.manifest
+    tgt = m["target"]
+    src = m.get("source", {})
+    ops = Counter(i.op for i in infos)
+    weights = [x["weight"] for x in extra.values() if x["weight"] is not None]
+    nz = sum(int(np.count_nonzero(w)) for w in weights)
+    total_w = sum(int(w.size) for w in weights)
+    model = [("source", src.get("path")), ("source kind", src.get("kind")),
+             ("source sha256", _Raw(f"<code>{_e(str(src.get('sha256', ''))[:16])}…</code>")),
+             ("accelc", m.get("accelc")), ("nodes in model.onnx", len(infos)),
+             ("parameters", _int(sum(i.params for i in infos))), ("MACs per sample", _int(sum(i.macs for i in infos))),
+             ("nonzero weights", f"{nz:,} of {total_w:,} ({_pct(nz / total_w)})" if total_w else None),
+             ("reference.onnx", "yes (passes changed the graph)" if (art.path / REFERENCE).exists() else "no")]
+    target = [("target", tgt["name"]), ("target options", tgt.get("options") or None)]
+    if tgt["name"] == "fpga":
+        target += [("hls4ml backend", f"{tgt.get('hls4ml_backend')} (part {tgt.get('part') or 'default'})"),
+                   ("clock period", f"{tgt.get('clock_period')} ns"), ("io type", tgt.get("io_type")),
+                   ("strategy", tgt.get("strategy")), ("per-layer strategy", tgt.get("layer_strategy") or None),
+                   ("reuse factor (asked)", tgt.get("reuse_factor")),
+                   ("default precision", tgt.get("default_precision")),
+                   ("precision from", tgt.get("precision_source"))]
+    else:
+        target += [("providers", ", ".join(tgt.get("providers", []))), ("onnxruntime", tgt.get("onnxruntime"))]
+    io_rows = [["input", s.name, _shape(s.shape), s.dtype, s.layout] for s in art.inputs] + \
+              [["output", s.name, _shape(s.shape), s.dtype, s.layout] for s in art.outputs]
+    op_rows = [[op, n] for op, n in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return ('<section id="summary"><h2>Model</h2><div class="grid"><div><h3>graph</h3>' + _kv(model) +
+            "</div><div><h3>target</h3>" + _kv(target) + '</div></div><div class="grid"><div><h3>inputs and outputs'
+            "</h3>" + _table(["", "name", "shape", "dtype", "layout"], io_rows) + "</div><div><h3>operators</h3>" +
+            _table(["op", "count"], op_rows, numeric={1}) + "</div></div></section>")
+
+
+def _section_fidelity(fidelity, error: str | None, has_reference: bool, label: str) -> str:
+    reference = ("reference.onnx: the float model before passes, so pass losses count as error" if has_reference
+                 else "model.onnx in float on ONNX Runtime CPU (no pass changed the graph)")
+    parts = ['<section id="fidelity"><h2>Fidelity vs the float reference</h2>']
+    if fidelity is None:
+        parts.append(f'<p class="note">the artifact could not be run here, so there are no error figures: '
+                     f"{_e(error)}</p>")
+    else:
+        f = fidelity
+        parts.append(_kv([("inputs", label), ("reference", reference),
+                          ("max abs error", _g(f.max_abs_err, 4)), ("RMSE", _g(f.rmse, 4)),
+                          ("cosine similarity", _g(f.cosine, 8)), ("top-1 agreement", _g(f.top1_agreement, 4)),
+                          ("first error jump", f.first_jump)]))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _section_layers(rows: list[dict], note: str, error_png: str | None, fpga: bool) -> str:
+    headers = ["layer", "op", "onnx node", "shape", "params", "MACs", "precision", "sparsity", "max |err|", "rel err"]
+    table = [[r["layer"], r["op"], r["onnx_node"] or "", _shape(r["shape"]), r["params"], r["macs"], r["precision"],
+              _pct(r["sparsity"]), _g(r["max_abs_err"]), _g(r["rel_err"])] for r in rows]
+    foot = ["total", f"{len(rows)} layers", "", "", sum(r["params"] or 0 for r in rows),
+            sum(r["macs"] or 0 for r in rows), "", "", "", ""]
+    numeric = {4, 5, 7, 8, 9}
+    if not fpga:  # ONNX Runtime runs model.onnx's nodes themselves: no separate ONNX node column
+        headers, table, foot = headers[:2] + headers[3:], [r[:2] + r[3:] for r in table], foot[:2] + foot[3:]
+        numeric = {i - 1 for i in numeric}
+    classes = ["layer jump" if r["jump"] else "layer" for r in rows]
+    parts = ['<section id="layers"><h2>Layers</h2>', f'<p class="note">{_e(note)}</p>',
+             _table(headers, table, numeric=numeric, row_classes=classes, table_id="layer-table", foot=foot)]
+    if error_png:
+        parts.append(f'<img class="plot" src="{_e(quote(error_png))}" alt="per-layer error plot">')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _section_weights(stats: list[dict], png: str | None, total: int, fpga: bool) -> str:
+    parts = ['<section id="weights"><h2>Weights</h2>']
+    if not png:
+        parts.append('<p class="note">no weighted layers to draw</p></section>')
+        return "".join(parts)
+    what = ("weights as hls4ml wrote them for the firmware (firmware/weights/*.txt); dashed red lines: the range of "
+            "the layer's weight type fixed&lt;W,I&gt;, [-2^(I-1), 2^(I-1) - 2^-(W-I)]" if fpga
+            else "float weights of model.onnx")
+    parts.append(f'<p class="note">{what}' + (f"; the first {len(stats)} of {total} weighted layers" if total > len(
+        stats) else "") + "</p>")
+    parts.append(f'<img class="plot" src="{_e(quote(png))}" alt="weight histograms">')
+    rows = [[s["layer"], s["count"], s["zeros"], _g(s["min"], 4), _g(s["max"], 4), s["type"] or "",
+             f"[{_g(s['range'][0], 6)}, {_g(s['range'][1], 6)}]" if s["range"] else "", s["clipped"]] for s in stats]
+    headers = ["layer", "weights", "zeros", "min", "max", "type", "range", "outside range"]
+    if not fpga:  # float weights: no fixed-point type to hold them against
+        headers, rows = headers[:5], [r[:5] for r in rows]
+    parts.append(_table(headers, rows, numeric={1, 2, 3, 4, 7}))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def write_report(artifact: Path, output: Path | None = None, bench: Path | None = None,
+                 inputs: np.ndarray | None = None, inputs_label: str | None = None) -> Path:
+    """Write ARTIFACT's HTML report (default ARTIFACT/report.html) and its PNG plots beside it; returns its path.
+
+    The error figures use `inputs` (e.g. the dataset the artifact was calibrated for), else 16 seeded N(0,1)
+    samples, which can exceed ranges calibrated on real data and then show saturation, not the real error."""
+    artifact = Path(artifact)
+    if not artifact.is_dir():
+        raise AccelcError(f"{artifact} is not a directory; pass an artifact directory written by `accelc compile`")
+    art = load(artifact)  # ArtifactError (an AccelcError) for a directory that is not an artifact
+    bench_data = _read_bench(bench) if bench is not None else None
+    output = Path(output) if output is not None else art.path / "report.html"
+    if output.is_dir():
+        output = output / "report.html"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fpga = art.target == "fpga"
+
+    infos, extra = _graph(art)
+    if inputs is None:
+        from accelc.data import random_inputs
+
+        inputs = random_inputs(art.inputs, SAMPLES, seed=0)[0]
+        inputs_label = f"{SAMPLES} seeded N(0,1) samples (seed 0)"
+        if art.manifest["target"].get("precision_source") == "calibration":
+            inputs_label += (" — the fixed-point ranges were calibrated on real data, which random inputs may "
+                             "exceed (saturation); pass --dataset or --data for the error on real inputs")
+    x = np.asarray(inputs, dtype=np.float32)
+    label = inputs_label or f"{len(x)} given inputs"
+    fidelity, fid_error = _fidelity(art, x)
+    cost = cost_error = None
+    if fpga:
+        from accelc.hls.cost import estimate
+
+        try:
+            cost = estimate(art.path, art.manifest)
+        except AccelcError as e:
+            cost_error = str(e)
+        rows, note = _layer_rows_fpga(art, infos, cost, fidelity, label)
+        weights = _fpga_weights(art, cost)
+    else:
+        rows, note = _layer_rows_ort(art, infos, extra, x, label)
+        weights = [(i.name, extra[i.name]["weight"].reshape(-1).astype(np.float64), None)
+                   for i in infos if extra.get(i.name, {}).get("weight") is not None]
+
+    stem = output.stem
+    error_png = f"{stem}-errors.png"
+    weights_png = f"{stem}-weights.png"
+    has_errors = _plot_errors(rows, output.parent / error_png)
+    weight_stats = _plot_weights(weights, output.parent / weights_png)
+
+    title = f"accelc report — {art.path.name} ({art.target})"
+    links = [("summary", "model"), ("fidelity", "fidelity"), ("layers", "layers"), ("weights", "weights"),
+             ("passes", "passes"), ("self-check", "self-check")] + ([("cost", "cost")] if fpga else []) + \
+        ([("bench", "bench")] if bench_data else [])
+    now = _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    body = [f"<h1>{_e(title)}</h1>",
+            f'<p class="sub">{_e(art.path.resolve())} · accelc {_e(art.manifest.get("accelc"))} · '
+            f"written {_e(now)}</p>",
+            "<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in links) + "</nav>",
+            _section_summary(art, infos, extra),
+            _section_fidelity(fidelity, fid_error, (art.path / REFERENCE).exists(), label),
+            _section_layers(rows, note, error_png if has_errors else None, fpga),
+            _section_weights(weight_stats, weights_png if weight_stats else None, len(weights), fpga),
+            _section_passes(art.manifest), _section_selfcheck(art.manifest)]
+    if fpga:
+        body.append(_section_cost(cost, cost_error, art.manifest["target"].get("multipliers")))
+    if bench_data:
+        body.append(_section_bench(bench_data))
+    page = (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+            f"<body><main>{''.join(body)}</main></body></html>\n")
+    output.write_text(page, encoding="utf-8")
+    return output

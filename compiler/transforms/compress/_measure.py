@@ -1,0 +1,64 @@
+"""What a compression pass reports: size figures of a graph and its fidelity to the graph it started from."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnx_ir as ir
+
+from accelc.analysis import analyze
+from accelc.passes import PassContext
+
+FIDELITY_SAMPLES = 32
+
+
+def size_figures(model: ir.Model) -> dict:
+    """Parameters and MACs per sample; `nonzero_*` count only nonzero weights (what sparsity can save)."""
+    params = macs = nz_params = nz_macs = 0
+    for node, info in zip(model.graph, analyze(model)):
+        params += info.params
+        macs += info.macs
+        nz = _nonzero_params(node)
+        nz_params += nz
+        w = weight_of(node)
+        density = (np.count_nonzero(w) / w.size) if w is not None and w.size else 1.0
+        nz_macs += int(round(info.macs * density))
+    return {"params": params, "nonzero_params": nz_params, "macs": macs, "nonzero_macs": nz_macs}
+
+
+def weight_of(node: ir.Node) -> np.ndarray | None:
+    """The constant weight of a Conv/Gemm/MatMul node, or None."""
+    if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.inputs) < 2:
+        return None
+    w = node.inputs[1]
+    return w.const_value.numpy() if w is not None and w.const_value is not None else None
+
+
+def _nonzero_params(node: ir.Node) -> int:
+    return sum(int(np.count_nonzero(v.const_value.numpy())) for v in node.inputs
+               if v is not None and v.const_value is not None)
+
+
+def fidelity_inputs(model: onnx.ModelProto, context: PassContext) -> list[np.ndarray]:
+    """The pass's calibration data, or seeded N(0,1) inputs when the user gave none."""
+    if context.calibration is not None:
+        return [np.asarray(context.calibration, dtype=np.float32)[:FIDELITY_SAMPLES]]
+    rng = np.random.default_rng(context.seed)
+    shapes = [[d.dim_value or 1 for d in i.type.tensor_type.shape.dim] for i in model.graph.input]
+    return [rng.standard_normal((FIDELITY_SAMPLES, *s[1:])).astype(np.float32) for s in shapes]
+
+
+def fidelity(before: onnx.ModelProto, after: ir.Model, context: PassContext) -> dict:
+    """First output of `after` vs `before` on the same inputs: max abs error, RMSE, top-1 agreement."""
+    from accelc.check.fidelity import compare
+    from accelc.reference import Reference
+
+    x = fidelity_inputs(before, context)
+    ref = Reference(before).run(x)[0]
+    out = Reference(ir.to_proto(after)).run(x)[0]
+    max_err, rmse, cosine = compare(ref, out)
+    result = {"data": "calibration" if context.calibration is not None else "random", "samples": len(x[0]),
+              "max_abs_err": round(max_err, 6), "rmse": round(rmse, 6), "cosine": round(cosine, 6)}
+    if ref.ndim == 2 and ref.shape[1] > 1:
+        result["top1_agreement"] = round(float(np.mean(ref.argmax(1) == out.argmax(1))), 4)
+    return result
