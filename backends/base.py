@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import onnx_ir as ir
 
-
-@dataclass(frozen=True)
-class Unsupported:
-    """One node a target cannot lower correctly, and what the user can do about it."""
-
-    op: str
-    node: str
-    target: str
-    reason: str
-    hint: str = ""
-
-    def __str__(self) -> str:
-        text = f"{self.op} node '{self.node}' on {self.target}: {self.reason}"
-        return f"{text} (hint: {self.hint})" if self.hint else text
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from accelc.errors import Unsupported  # noqa: F401 - re-exported: part of the Target protocol
 
 
 class Runner(Protocol):

@@ -14,6 +14,7 @@ import onnxruntime as ort
 from accelc.backends.base import Unsupported
 from accelc.errors import TargetUnavailableError
 from accelc.reference import run_batched
+from accelc.sessions import session_options, target_session_options  # noqa: F401 - re-exported
 
 log = logging.getLogger("accelc")
 
@@ -23,22 +24,6 @@ CUDA_INSTALL_HINT = (
     "install the GPU build of ONNX Runtime (pip install onnxruntime-gpu, i.e. accelc[cuda]) with CUDA 12 and "
     "cuDNN 9 on a machine with an NVIDIA GPU, or pass --allow-fallback (API: allow_fallback=True) to run on CPU"
 )
-
-
-def session_options(threads: int | None = None, qdq_fusion: bool = True) -> ort.SessionOptions:
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3  # ORT's warnings about unused initializers etc. are noise for users
-    if threads:
-        opts.intra_op_num_threads = threads
-    if not qdq_fusion:  # set by compile when the fused int8 kernels disagreed with the QDQ graph
-        opts.add_session_config_entry("session.disable_quant_qdq", "1")
-    return opts
-
-
-def target_session_options(options: dict) -> ort.SessionOptions:
-    """Session options for an artifact from its target options (threads, qdq_fusion)."""
-    return session_options(options.get("threads"), bool(options.get("qdq_fusion", True)))
 
 
 @dataclass

@@ -176,7 +176,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         from accelc.data import load_dataset
 
         calibration = load_dataset(calibration, loaded.inputs, split="train")[0][:CALIBRATION_SAMPLES]
-    context = PassContext(calibration=calibration, target=target)
+    context = PassContext(calibration=calibration, target=target, target_options=options)
     canon = Canonicalize(context)
     canon(model)
     reference = ir.to_proto(model)

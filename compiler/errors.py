@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """One node a target cannot lower correctly, and what the user can do about it."""
+
+    op: str
+    node: str
+    target: str
+    reason: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        text = f"{self.op} node '{self.node}' on {self.target}: {self.reason}"
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 class AccelcError(Exception):
     """Base of every error accelc raises on purpose; the CLI prints it as one line, exit code 2."""

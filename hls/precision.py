@@ -8,15 +8,9 @@ Results saturate instead of wrapping, so an unexpected outlier clips rather than
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import numpy as np
-
-# Model metadata the fpga lowering reads (written by the quantize pass): every layer's result/weight width,
-# or per node as JSON (quantize:auto).
-FPGA_WIDTH_KEY = "accelc.fpga.width"
-FPGA_WIDTHS_KEY = "accelc.fpga.widths"
+from accelc.fpga_rules import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY, integer_bits  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
@@ -29,13 +23,6 @@ class PrecisionPolicy:
     def to_dict(self) -> dict:
         return {"width": self.width, "weight_width": self.weight_width, "accum_extra": self.accum_extra,
                 "headroom": self.headroom}
-
-
-def integer_bits(max_abs: float, headroom: int) -> int:
-    """Integer bits (sign included) to hold +-max_abs."""
-    if not np.isfinite(max_abs) or max_abs <= 0:
-        return 1 + headroom
-    return max(1, math.floor(math.log2(max_abs)) + 2) + headroom
 
 
 def fixed(width: int, int_bits: int, rounding: str = "RND", saturation: str = "SAT") -> str:

@@ -15,6 +15,7 @@ import onnx
 from onnx import numpy_helper
 
 from accelc.errors import AccelcError
+from accelc.fpga_rules import LARGE_LAYER_MULTS, needs_resource  # noqa: F401 - re-exported
 from accelc.hls.precision import PrecisionPolicy, accum_type, fixed, result_type, weight_type
 from accelc.hls.prepare import Prepared
 from accelc.hls.quantized_import import quantized_layer_precisions
@@ -22,9 +23,6 @@ from accelc.hls.quantized_import import quantized_layer_precisions
 log = logging.getLogger("accelc")
 
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado", "quartus": "Quartus", "oneapi": "oneAPI", "catapult": "Catapult"}
-# A layer with more (nonzero) multiplications than this is implemented with the Resource strategy by default:
-# fully unrolled (Latency) code for large layers takes minutes to compile even for C simulation.
-LARGE_LAYER_MULTS = 4096
 PROJECT_NAME = "myproject"
 
 
@@ -76,12 +74,6 @@ def _layer_mults(model: onnx.ModelProto) -> dict[str, int]:
             spatial = int(np.prod(out[1:-1])) if len(out) > 2 else 1  # channels-last: N, H, W, C
             mults[node.name] = nonzero * spatial
     return mults
-
-
-def needs_resource(nonzero_mults: int) -> bool:
-    """The automatic strategy choice for one layer: Resource above LARGE_LAYER_MULTS nonzero multiplications
-    per inference (weights x output pixels), else Latency. One rule for build_config and its callers."""
-    return nonzero_mults > LARGE_LAYER_MULTS
 
 
 def _max_abs_init(inits: dict[str, np.ndarray], name: str) -> float | None:

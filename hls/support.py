@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import onnx_ir as ir
 
-from accelc.backends.base import Unsupported
+from accelc.errors import Unsupported
 from accelc.hls.quantized_import import constant_source, is_quantization_node, quant_problems
 
 TARGET = "fpga"

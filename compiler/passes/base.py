@@ -28,6 +28,9 @@ class PassContext:
     target: str | None = None
     seed: int = 0
     reference: onnx.ModelProto | None = None  # the canonical graph before the user's passes (a teacher for recover)
+    # What passes need to know of the target without importing it (passes are target-blind): the target's
+    # options as the user gave them (fpga: strategy, io_type, ...).
+    target_options: dict = field(default_factory=dict)
 
 
 class AccelcPass(ir.passes.InPlacePass):

@@ -129,7 +129,7 @@ class GraphModule(nn.Module):
     # -- structure ---------------------------------------------------------------------------------------------------
 
     def _check_ops(self) -> None:
-        from accelc.backends.base import Unsupported
+        from accelc.errors import Unsupported
 
         bad = [Unsupported(n.op_type, n.name, TARGET, "no torch translation for this op",
                            "fine-tune a graph of Conv/Gemm/MatMul, elementwise, pooling, reshape and QDQ ops")

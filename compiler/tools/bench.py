@@ -57,8 +57,8 @@ def _ort_without_spinning(art) -> Callable[[np.ndarray], np.ndarray]:
     ORT threads starve the torch variant timed right after (measured: 0.12 ms -> 107 ms per call)."""
     import onnxruntime as ort
 
-    from accelc.backends.ort import target_session_options
     from accelc.reference import run_batched
+    from accelc.sessions import target_session_options
 
     opts = target_session_options(art.manifest["target"].get("options", {}))
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from accelc.backends.ort import session_options
 from accelc.reference import run_batched
+from accelc.sessions import session_options
 from accelc.timing import interleaved, warm_up
 
 WARMUP = 5

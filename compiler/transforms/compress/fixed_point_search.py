@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from accelc.hls.precision import integer_bits  # one rule for the search and the lowering
+from accelc.fpga_rules import integer_bits  # one rule for the search and the lowering
 from accelc.reference import Reference
 
 WEIGHTED = ("Conv", "Gemm", "MatMul")

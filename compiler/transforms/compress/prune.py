@@ -7,6 +7,7 @@ from typing import Any
 import onnx_ir as ir
 
 from accelc.errors import PassError
+from accelc.fpga_rules import LARGE_LAYER_MULTS
 from accelc.passes import AccelcPass, PassContext, PassResult, register
 from accelc.transforms.canonical.infer_shapes import InferShapes
 from accelc.transforms.compress._measure import fidelity, size_figures
@@ -18,8 +19,8 @@ MODES = ("unstructured", "channel")
 FPGA_ZEROS_NOTE = (
     "on fpga, zero weights remove multipliers only in Latency-strategy layers (HLS constant-folds x*0, "
     "fully at reuse factor 1); Resource-strategy layers keep every multiplier (accelc's default for layers "
-    "with more than 4096 nonzero multiplications, unless --strategy latency; hls4ml 1.3's compressed Dense "
-    "kernel, which would skip zeros there, fails to generate) — the artifact's manifest counts the "
+    f"with more than {LARGE_LAYER_MULTS} nonzero multiplications, unless --strategy latency; hls4ml 1.3's "
+    "compressed Dense kernel, which would skip zeros there, fails to generate) — the artifact's manifest counts the "
     "multipliers per layer"
 )
 

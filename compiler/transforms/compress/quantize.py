@@ -15,7 +15,7 @@ import onnx
 import onnx_ir as ir
 
 from accelc.errors import PassError
-from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY  # what the fpga lowering reads
+from accelc.fpga_rules import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY  # what the fpga lowering reads
 from accelc.passes import NewModelPass, PassContext, PassResult, register
 from accelc.transforms._util import op_counts
 from accelc.transforms.compress._measure import fidelity, fidelity_inputs
