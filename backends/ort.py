@@ -13,7 +13,7 @@ import onnxruntime as ort
 
 from accelc.backends.base import Unsupported
 from accelc.errors import TargetUnavailableError
-from accelc.reference import run_batched
+from accelc.reference import Reference, run_batched
 from accelc.sessions import session_options, target_session_options  # noqa: F401 - re-exported
 
 log = logging.getLogger("accelc")
@@ -68,8 +68,9 @@ class CpuTarget:
 
     def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration=None) -> dict:
         # The artifact's model.onnx is what runs; creating a session here proves ORT accepts it.
-        runner = self._session(out_dir / "model.onnx", options)
-        return {"providers": runner.session.get_providers(), "onnxruntime": ort.__version__}
+        section = qdq_fusion_section(self, model, options, out_dir, calibration)
+        runner = self._session(out_dir / "model.onnx", section.get("options", options))
+        return {"providers": runner.session.get_providers(), "onnxruntime": ort.__version__, **section}
 
     def runner(self, artifact_dir: Path, manifest: dict) -> OrtRunner:
         return self._session(artifact_dir / "model.onnx", manifest["target"].get("options", {}))
@@ -84,9 +85,11 @@ class CudaTarget(CpuTarget):
     provider = "CUDAExecutionProvider"
 
     def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration=None) -> dict:
-        runner = self._session(out_dir / "model.onnx", options)
+        section = qdq_fusion_section(self, model, options, out_dir, calibration)
+        runner = self._session(out_dir / "model.onnx", section.get("options", options))
         providers = runner.session.get_providers()
-        return {"providers": providers, "onnxruntime": ort.__version__, "fallback": providers[0] != self.provider}
+        return {"providers": providers, "onnxruntime": ort.__version__, "fallback": providers[0] != self.provider,
+                **section}
 
     def _session(self, path: Path, options: dict) -> OrtRunner:
         allow_fallback = bool(options.get("allow_fallback"))
@@ -111,6 +114,43 @@ class CudaTarget(CpuTarget):
                 )
             _warn_once(f"cuda: {self.provider} failed to initialise; running on CPU (--allow-fallback)")
         return OrtRunner(sess, f"ONNX Runtime {ort.__version__} ({sess.get_providers()[0]})")
+
+
+# The QDQ-fusion check: on these inputs, the fused int8 kernels must match the QDQ graph run as written.
+QDQ_CHECK_SAMPLES = 8
+QDQ_CHECK_SEED = 1234
+QDQ_CHECK_RTOL = 1e-4
+QDQ_UNFUSED_WARNING = (
+    "ONNX Runtime's fused int8 kernels were {err:.3g} off the QDQ graph on this machine (u8s8 saturation without "
+    "VNNI); the artifact runs QDQ unfused: exact, but without int8 speed-up. Re-quantize with reduce_range=True "
+    "(7-bit weights) to keep the fused kernels.")
+
+
+def qdq_fusion_section(target: CpuTarget, model: ir.Model, options: dict, out_dir: Path,
+                       calibration: list[np.ndarray] | None) -> dict:
+    """ONNX Runtime fuses QDQ into int8 kernels that are not exact on every CPU (u8s8 products saturate in int16
+    without VNNI). For a QDQ graph, compare the fused session with the graph as written (what accelc's reference
+    runs); where they disagree, the artifact runs unfused: returns the target options to keep and the warning."""
+    if options.get("qdq_fusion") is False or not any(n.op_type == "QuantizeLinear" for n in model.graph):
+        return {}
+    path = out_dir / "model.onnx"
+    x = _check_inputs(model, calibration)
+    fused = target._session(path, options).run(x)[0]
+    exact = Reference(onnx.load(str(path))).run(x)[0]
+    err = float(np.max(np.abs(fused.astype(np.float64) - exact))) if exact.size else 0.0
+    if err <= QDQ_CHECK_RTOL * max(1.0, float(np.max(np.abs(exact)))):
+        return {}
+    warning = QDQ_UNFUSED_WARNING.format(err=err)
+    log.warning(warning)
+    return {"options": {**options, "qdq_fusion": False}, "warnings": [warning]}
+
+
+def _check_inputs(model: ir.Model, calibration: list[np.ndarray] | None) -> list[np.ndarray]:
+    if calibration is not None:
+        return [np.asarray(c, dtype=np.float32)[:QDQ_CHECK_SAMPLES] for c in calibration]
+    rng = np.random.default_rng(QDQ_CHECK_SEED)
+    shapes = [[d if isinstance(d, int) else 1 for d in v.shape.dims[1:]] for v in model.graph.inputs]
+    return [rng.standard_normal((QDQ_CHECK_SAMPLES, *s)).astype(np.float32) for s in shapes]
 
 
 _warned: set[str] = set()

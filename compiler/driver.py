@@ -25,11 +25,7 @@ from accelc.errors import AccelcError, UnsupportedOpError, VerificationError
 log = logging.getLogger("accelc")
 # The keys of accelc.backends.TARGETS, named here so a cached compile need not import the runtimes.
 TARGET_NAMES = ("cpu", "cuda", "fpga")
-SELF_CHECK_SAMPLES = 8
 CALIBRATION_SAMPLES = 256  # of a named dataset's training split
-SELF_CHECK_SEED = 1234
-# What the target's arithmetic explains: float runtimes agree to rounding, fixed point to a few %.
-SELF_CHECK_RTOL = {"cpu": 1e-4, "cuda": 1e-2, "fpga": 0.05}
 
 
 def _default_out(source: Any, target: str) -> Path:
@@ -88,40 +84,6 @@ def _normalize_shape(input_shape) -> list[tuple[int, ...]] | None:
     if items and all(isinstance(d, (int, np.integer)) for d in items):
         return [tuple(int(d) for d in items)]
     return [tuple(int(d) for d in s) for s in items]
-
-
-def _self_check_rtol(art: Artifact) -> float:
-    """Narrow fixed point (quantize:fixed8 ...) rounds each layer to ~2^-(W-2) of its range, and the errors
-    add up over layers: below 11 bits the fpga tolerance widens with the step, 2^(6-W) (0.25 at 8 bits) —
-    still far under the O(1) errors of a mistranslated layer."""
-    rtol = SELF_CHECK_RTOL[art.target]
-    width = art.manifest["target"].get("fixed_width")
-    return max(rtol, 2.0 ** (6 - width)) if art.target == "fpga" and width else rtol
-
-
-def _self_check(art: Artifact, calibration: np.ndarray | None):
-    import onnx
-
-    from accelc.check.fidelity import verify
-    from accelc.data import random_inputs
-    from accelc.reference import Reference
-
-    if calibration is not None:
-        x = [np.asarray(calibration, dtype=np.float32)[:SELF_CHECK_SAMPLES]]
-    else:
-        x = random_inputs(art.inputs, SELF_CHECK_SAMPLES, SELF_CHECK_SEED)
-    # Against the graph after the passes: the self-check judges the lowering; what a lossy pass cost
-    # is in that pass's own stats, and `accelc verify` compares with the model before the passes.
-    lowered = art.path / MODEL
-    report = verify(art, x, per_layer=False, against=lowered)
-    ref_scale = max(1.0, float(np.max(np.abs(Reference(onnx.load(str(lowered))).run(x)[0]))))
-    rtol = _self_check_rtol(art)
-    tol = rtol * ref_scale
-    report.thresholds = {"atol": tol}
-    if report.max_abs_err > tol or not np.isfinite(report.max_abs_err):
-        report.violations.append(f"self-check: max abs error {report.max_abs_err:.4g} > {tol:.4g} "
-                                 f"({rtol:g} x output scale {ref_scale:.3g})")
-    return report
 
 
 def compile(  # noqa: A001 - the public name DESIGN.md fixes
@@ -207,29 +169,20 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     calib_list = [np.asarray(calibration, dtype=np.float32)] if calibration is not None else None
 
     def build(tmp: Path) -> None:
+        from accelc.check.self_check import run_self_check
+
         ir.save(model, tmp / MODEL)
         if any(r.modified for r in records):
             import onnx
 
             onnx.save(reference, tmp / REFERENCE)
-        manifest["target"].update(tgt.lower(lowered, options, tmp, calib_list) if target == "fpga"
-                                  else tgt.lower(lowered, options, tmp))
+        section = tgt.lower(lowered, options, tmp, calib_list)
+        # A target may change its own options while lowering (ORT: run QDQ unfused) and say why.
+        manifest.setdefault("warnings", []).extend(section.pop("warnings", []))
+        manifest["target"].update(section)
         write_manifest(tmp, manifest)
         if self_check != "off":
-            report = _self_check(Artifact(tmp, manifest), calibration)
-            qdq = target != "fpga" and any(n.op_type == "QuantizeLinear" for n in model.graph)
-            if not report.passed and qdq:
-                # ONNX Runtime fuses QDQ into int8 kernels that are not exact on every CPU (u8s8 products
-                # saturate in int16 without VNNI): run the graph as written instead, and say so.
-                fused_err = report.max_abs_err
-                manifest["target"]["options"] = {**manifest["target"]["options"], "qdq_fusion": False}
-                report = _self_check(Artifact(tmp, manifest), calibration)
-                if report.passed:
-                    manifest.setdefault("warnings", []).append(
-                        f"ONNX Runtime's fused int8 kernels were {fused_err:.3g} off the QDQ graph on this machine "
-                        "(u8s8 saturation without VNNI); the artifact runs QDQ unfused: exact, but without int8 "
-                        "speed-up. Re-quantize with reduce_range=True (7-bit weights) to keep the fused kernels.")
-                    log.warning(manifest["warnings"][-1])
+            report = run_self_check(Artifact(tmp, manifest), calibration)
             manifest["self_check"] = {**report.to_dict(), "against": "model.onnx run in float (the graph after passes)"}
             write_manifest(tmp, manifest)
             if not report.passed:

@@ -87,7 +87,7 @@ def _from_qonnx(proto: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, str
     """QONNX Quant nodes (Brevitas' export) as the equivalent QuantizeLinear -> Clip -> DequantizeLinear graph:
     ONNX Runtime runs it (the reference, cpu/cuda), and the fpga target turns it back into the same Quant
     nodes and bit widths."""
-    from accelc.hls.quantized_import import qonnx_to_qcdq
+    from accelc.frontend.qonnx import qonnx_to_qcdq
 
     with _failing_as(f"{name}: QONNX model with no ONNX equivalent"):
         return qonnx_to_qcdq(proto), "qonnx"

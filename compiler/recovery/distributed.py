@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 
 from accelc.errors import AccelcError
-from accelc.recovery.api import FinetuneResult, fit
+from accelc.recovery.fit import FinetuneResult, fit
 from accelc.recovery.training import TrainOptions, World
 
 RESULT_GRAPH, RESULT_JSON = "result.onnx", "result.json"

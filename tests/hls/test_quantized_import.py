@@ -32,14 +32,13 @@ from torch import nn
 
 import accelc
 from accelc.errors import AccelcError, UnsupportedOpError
+from accelc.frontend.qonnx import QONNX_DOMAIN, qonnx_to_qcdq
 from accelc.hls.emulate import emulator_meta, load_emulator, save_meta
 from accelc.hls.prepare import prepare
 from accelc.hls.project import FpgaOptions, build_config, write_project
 from accelc.hls.quantized_import import (
-    QONNX_DOMAIN,
     alpha_precision,
     is_power_of_two,
-    qonnx_to_qcdq,
     quant_parameters,
     quantized_layer_precisions,
 )

@@ -7,7 +7,8 @@ Each case ends in one outcome class (run.CLASSES): matched, refused, self-check,
 
 from __future__ import annotations
 
-from accelc.tools.conformance.cases import Case, catalogue
+from accelc.tools.conformance.case import Case
+from accelc.tools.conformance.cases import catalogue
 from accelc.tools.conformance.run import CLASSES, Outcome, run_cases
 
 __all__ = ["CLASSES", "Case", "Outcome", "catalogue", "run_cases"]

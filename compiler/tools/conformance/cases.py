@@ -11,31 +11,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-OPSET = 13
-Shape = tuple  # of int | str ('N': the batch dimension)
-
-
-@dataclass(frozen=True)
-class Case:
-    """One conformance case: `build()` returns the ONNX model; `fast`: part of the representative slice."""
-
-    name: str
-    op: str
-    build: Callable[[], onnx.ModelProto] = field(repr=False, compare=False)
-    input_shapes: tuple[Shape, ...]
-    fast: bool = False
-    positive_inputs: tuple[int, ...] = ()  # inputs drawn as |N(0,1)| + 0.5 (divisors)
-
-    @property
-    def batched(self) -> bool:
-        return all(s[0] == "N" for s in self.input_shapes)
+from accelc.tools.conformance.case import OPSET, Case, Shape
+from accelc.tools.conformance.patterns import pattern_cases
 
 
 def _rng(name: str) -> np.random.Generator:
@@ -370,8 +353,6 @@ def _qdq_cases(c: _Catalogue) -> None:
 
 @lru_cache(maxsize=1)
 def _all_cases() -> tuple[Case, ...]:
-    from accelc.tools.conformance.patterns import pattern_cases
-
     c = _Catalogue()
     for add in (_conv_cases, _pool_cases, _shape_cases, _gemm_cases, _binary_cases, _activation_cases,
                 _resize_cases, _conv_transpose_cases, _batchnorm_cases, _qdq_cases):

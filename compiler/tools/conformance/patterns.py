@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import onnx
 
+from accelc.tools.conformance.case import Case
+
 
 def _export(name: str, make_module: Callable, shape: tuple[int, ...]) -> Callable[[], onnx.ModelProto]:
     def build() -> onnx.ModelProto:
@@ -79,7 +81,5 @@ PATTERNS = [  # name, module factory (given torch.nn), input shape without batch
 
 
 def pattern_cases() -> list:
-    from accelc.tools.conformance.cases import Case
-
     return [Case(f"pattern_{name}", "pattern:" + name, _export(f"pattern_{name}", make, shape), (("N", *shape),),
                  fast) for name, make, shape, fast in PATTERNS]

@@ -161,31 +161,12 @@ def _where(e: BaseException) -> str:
     return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else "?"
 
 
-def hls4ml_prepare(model):
-    """What hls4ml's documentation tells a new ONNX user to do (frontend/qonnx.html), with batch 1."""
-    from qonnx.core.modelwrapper import ModelWrapper
-    from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
-    from qonnx.transformation.gemm_to_matmul import GemmToMatMul
-    from qonnx.util.cleanup import cleanup_model
-
-    for vi in model.graph.input:
-        dims = vi.type.tensor_type.shape.dim
-        if dims and dims[0].dim_param:
-            dims[0].Clear()
-            dims[0].dim_value = 1
-    wrapped = cleanup_model(ModelWrapper(model))
-    wrapped = wrapped.transform(ConvertToChannelsLastAndClean())
-    wrapped = wrapped.transform(GemmToMatMul())
-    return cleanup_model(wrapped)
-
-
 def run_hls4ml(case, model_path: Path, workdir: Path) -> Outcome:
-    """hls4ml 1.3's own ONNX frontend, configured as documented (Vitis, fixed<16,6>, io_stream for convs);
-    the C simulation is built with accelc's build function, so flags and caching equal accelc's."""
-    import hls4ml
+    """hls4ml 1.3's own ONNX frontend, configured as documented (accelc.hls.direct); the C simulation is built
+    with accelc's build function, so flags and caching equal accelc's."""
     import onnx
 
-    from accelc.hls.emulate import Emulator, build_emulator, emulator_meta
+    from accelc.hls.direct import build_direct, convert_direct
 
     t0 = time.perf_counter()
     test = make_inputs(case, TEST_SAMPLES, TEST_SEED)
@@ -198,20 +179,11 @@ def run_hls4ml(case, model_path: Path, workdir: Path) -> Outcome:
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = hls4ml_prepare(onnx.load(str(model_path))).model
-            has_conv = any(n.op_type in ("Conv", "ConvTranspose") for n in model.graph.node)
-            config = hls4ml.utils.config.config_from_onnx_model(model, granularity="name", backend="Vitis",
-                                                                default_precision=HLS4ML_PRECISION)
-            hls_model = hls4ml.converters.convert_from_onnx_model(
-                model, output_dir=str(project), project_name="myproject", backend="Vitis", hls_config=config,
-                io_type="io_stream" if has_conv else "io_parallel")
-            hls_model.write()
-            meta = emulator_meta(hls_model, {})
+            meta = convert_direct(onnx.load(str(model_path)), project, HLS4ML_PRECISION)
     except Exception as e:  # noqa: BLE001 - hls4ml raises bare Exceptions: a refusal at conversion
         return outcome("refused", _one_line(e))
     try:
-        emulator = Emulator(build_emulator(project).lib, meta)
-        got = emulator.run(test)
+        got = build_direct(project, meta).run(test)
     except Exception as e:  # noqa: BLE001
         return outcome("crashed", _one_line(e))
     return compare(case, "hls4ml", got, ref, t0)

@@ -1,17 +1,9 @@
-"""`accelc report`: one self-contained HTML page for an artifact.
-
-The page holds the graph summary, a per-layer table (op, shape, params, MACs, precision, sparsity,
-error vs the float reference), PNG plots (per-layer error; weight histograms with the fixed-point
-range of each layer's weight type), the passes with their stats, the self-check, for fpga the cost
-estimate of accelc.hls.cost and the multipliers, and optionally `accelc bench --json` results.
-Plots are PNG files written next to the HTML (matplotlib, Agg) and referenced by relative path, so
-the page opens from disk; all text is HTML-escaped, the CSS is inline.
-"""
+"""The self-contained HTML page: inline CSS, escaped cells and tables, one section per concern, and
+`write_report`, which collects the figures (data.py), draws the plots (plots.py) and writes the page."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import html
 import json
 import math
 from collections import Counter
@@ -20,12 +12,12 @@ from urllib.parse import quote
 
 import numpy as np
 
-from accelc.artifact import MODEL, REFERENCE, Artifact, load
+from accelc.artifact import REFERENCE, Artifact, load
 from accelc.errors import AccelcError
 
-SAMPLES = 16  # seeded random inputs for the error columns
-MAX_HISTOGRAMS = 16  # weighted layers drawn; the rest are named
-WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+from .data import SAMPLES, _fidelity, _fpga_weights, _graph, _layer_rows_fpga, _layer_rows_ort, _read_bench
+from .markup import _e, _Raw
+from .plots import _plot_errors, _plot_weights
 
 CSS = """
 body{font:14px/1.45 -apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0}
@@ -49,14 +41,6 @@ ul.warnings li{color:#7d4e00}img.plot{max-width:100%;border:1px solid #d0d7de;ma
 details{margin:6px 0}summary{cursor:pointer;color:#0969da}
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}
 """
-
-
-class _Raw(str):
-    """Already-escaped HTML for a table cell."""
-
-
-def _e(value) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _int(n) -> str:
@@ -117,262 +101,6 @@ def _shape(shape) -> str:
 
 def _tag(ok: bool, yes: str = "passed", no: str = "failed") -> _Raw:
     return _Raw(f'<span class="tag {"ok" if ok else "bad"}">{_e(yes if ok else no)}</span>')
-
-
-# ---------------------------------------------------------------------------------------------- data
-
-
-def _graph(art: Artifact) -> tuple[list, dict]:
-    """analysis rows of model.onnx plus per node: weight array (largest constant input), dtype, sparsity."""
-    import onnx_ir as ir
-
-    from accelc.analysis import analyze
-
-    model = ir.load(str(art.path / MODEL))
-    infos = analyze(model)
-    extra = {}
-    for node in model.graph:
-        consts = [v.const_value for v in node.inputs if v is not None and v.const_value is not None]
-        weight = None
-        if node.op_type in WEIGHTED_OPS and len(node.inputs) > 1 and node.inputs[1] is not None \
-                and node.inputs[1].const_value is not None:
-            weight = node.inputs[1].const_value.numpy()
-        dtype = None
-        if consts:
-            big = max(consts, key=lambda c: int(np.prod(c.shape)) if c.shape is not None else 0)
-            dtype = str(big.numpy().dtype)
-        elif node.outputs and node.outputs[0].dtype is not None:
-            try:
-                dtype = str(node.outputs[0].dtype.numpy())
-            except Exception:  # a dtype numpy lacks (e.g. some float8): show its ONNX name
-                dtype = str(node.outputs[0].dtype).lower()
-        sparsity = float(np.mean(weight == 0)) if weight is not None and weight.size else None
-        extra[node.name] = {"weight": weight, "dtype": dtype, "sparsity": sparsity}
-    return infos, extra
-
-
-def _fidelity(art: Artifact, x: np.ndarray) -> tuple[object | None, str | None]:
-    from accelc.check.fidelity import verify
-
-    try:
-        return verify(art, x, per_layer=True), None
-    except Exception as e:  # noqa: BLE001 - e.g. a cuda artifact on a machine without a GPU: report the rest
-        return None, f"{type(e).__name__}: {e}"
-
-
-def _node_errors(art: Artifact, x: np.ndarray, label: str) -> tuple[dict[str, tuple[float, float]], str]:
-    """cpu/cuda: per node, model.onnx (after passes) vs reference.onnx (before), both in float on ORT CPU."""
-    if not (art.path / REFERENCE).exists():
-        return {}, ("no reference.onnx: no pass changed the graph, so every node computes the reference's value; "
-                    "the runtime's end-to-end error is in the fidelity table above")
-    import onnx
-
-    from accelc.reference import Reference
-
-    try:
-        ref = Reference(onnx.load(str(art.path / REFERENCE))).run_all([x])
-        got = Reference(onnx.load(str(art.path / MODEL))).run_all([x])
-    except Exception as e:  # noqa: BLE001
-        return {}, f"per-node comparison failed: {type(e).__name__}: {e}"
-    out = {}
-    for name, r in ref.items():
-        g = got.get(name)
-        if g is None or g.shape != r.shape or not np.issubdtype(r.dtype, np.floating):
-            continue
-        err = float(np.max(np.abs(g.astype(np.float64) - r))) if r.size else 0.0
-        out[name] = (err, err / max(float(np.max(np.abs(r))) if r.size else 0.0, 1e-12))
-    return out, ("per node: model.onnx (the graph after passes) vs reference.onnx (before passes), both run in "
-                 f"float on ONNX Runtime CPU, {label}; nodes only one of them has stay empty")
-
-
-def _trace_layers(art: Artifact) -> list[dict]:
-    try:
-        return list(art.runner.trace_layers)
-    except Exception:  # noqa: BLE001 - the emulator cannot be loaded here: its metadata still lists the layers
-        meta = art.path / "hls" / "accelc_emulator.json"
-        return json.loads(meta.read_text()).get("trace", []) if meta.exists() else []
-
-
-def _precision_text(prec: dict | None) -> _Raw | str:
-    if not prec:
-        return ""
-    parts = [f"{k} <code>{_e(prec[k])}</code>" for k in ("result", "weight", "accum") if prec.get(k)]
-    return _Raw("<br>".join(parts))
-
-
-def _layer_rows_fpga(art: Artifact, infos, cost, fidelity, label: str) -> tuple[list[dict], str]:
-    by_node = {i.name: i for i in infos}
-    by_cost = {r["name"]: r for r in (cost or {}).get("layers", [])}
-    errors = {r.layer: r for r in (fidelity.per_layer if fidelity else [])}
-    from accelc.hls.cost import manifest_precision
-
-    precision = art.manifest["target"].get("precision", {})
-    rows = []
-    for layer in _trace_layers(art):
-        name = layer["name"]
-        node = by_node.get(layer.get("onnx_node") or "")
-        c = by_cost.get(name, {})
-        err = errors.get(name)
-        weights = c.get("weights") or 0
-        rows.append({
-            "layer": name, "onnx_node": layer.get("onnx_node"),
-            "op": f"{layer.get('class', '')}" + (f" ({node.op})" if node else ""),
-            "shape": layer.get("shape"), "params": (weights + (c.get("biases") or 0)) if c else None,
-            "macs": c.get("macs") if c else None,
-            "precision": _precision_text(manifest_precision(name, precision) or {
-                k: c[t] for k, t in (("result", "out_type"), ("weight", "weight_type")) if c.get(t)}),
-            "sparsity": (c.get("zeros", 0) / weights) if weights and c.get("kind") in ("dense", "conv") else None,
-            "max_abs_err": err.max_abs_err if err else None, "rel_err": err.rel_err if err else None,
-            "jump": bool(err and err.jump),
-        })
-    note = (f"one row per traced hls4ml layer; params and MACs as the generated HLS instantiates them (per sample); "
-            f"sparsity = hls4ml's n_zeros / weights; errors: C simulation trace vs the float reference on {label} "
-            "(max |error| and max |error| / max |reference|; layers without an ONNX node to align to stay empty)")
-    return rows, note
-
-
-def _layer_rows_ort(art: Artifact, infos, extra, x: np.ndarray, label: str) -> tuple[list[dict], str]:
-    errors, note = _node_errors(art, x, label)
-    rows = []
-    for info in infos:
-        x = extra.get(info.name, {})
-        err = errors.get(info.name)
-        rows.append({"layer": info.name, "onnx_node": None, "op": info.op, "shape": info.shape, "params": info.params,
-                     "macs": info.macs, "precision": x.get("dtype") or "", "sparsity": x.get("sparsity"),
-                     "max_abs_err": err[0] if err else None, "rel_err": err[1] if err else None, "jump": False})
-    return rows, "one row per node of model.onnx; params and MACs per sample; " + note
-
-
-# --------------------------------------------------------------------------------------------- plots
-
-
-def _figure(width: float, height: float):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _plot_errors(rows: list[dict], path: Path) -> bool:
-    data = [r for r in rows if r["max_abs_err"] is not None]
-    if not data:
-        return False
-    names = [r["layer"] for r in data]
-    tiny = 1e-12
-    fig = _figure(min(14.0, max(8.0, 3.0 + 0.55 * len(names))), 5.8)
-    ax1, ax2 = fig.subplots(2, 1, sharex=True)
-    x = np.arange(len(names))
-    jumps = [i for i, r in enumerate(data) if r["jump"]]
-    for ax, key, label in ((ax1, "max_abs_err", "max |error|"), (ax2, "rel_err", "relative error")):
-        y = np.array([max(r[key], tiny) for r in data])
-        ax.plot(x, y, "-o", color="#0969da", markersize=5, linewidth=1.5)
-        if jumps:
-            ax.plot(x[jumps], y[jumps], "o", color="#cf222e", markersize=8, label="error jumps here")
-        ax.set_yscale("log")
-        lo, hi = float(y.min()), float(y.max())
-        if hi / lo < 100:  # show at least two decades, so that small changes do not look dramatic
-            mid = math.sqrt(lo * hi)
-            lo, hi = min(lo, mid / 10), max(hi, mid * 10)
-        ax.set_ylim(lo / 1.5, hi * 1.5)
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3, which="major")
-    if jumps:
-        ax1.legend(fontsize=8, loc="upper left")
-    ax2.set_xticks(x)
-    ax2.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
-    ax1.set_title("per-layer error vs the float reference ("
-                  "relative = max |error| / max |reference|)", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    return True
-
-
-def _fpga_weights(art: Artifact, cost: dict | None) -> list[tuple[str, np.ndarray, str | None]]:
-    out = []
-    folder = art.path / "hls" / "firmware" / "weights"
-    for r in (cost or {}).get("layers", []):
-        if r["kind"] not in ("dense", "conv") or not r.get("weight_array"):
-            continue
-        f = folder / f"{r['weight_array']}.txt"
-        if not f.exists():
-            continue
-        w = np.array(f.read_text().replace(",", " ").split(), dtype=np.float64)
-        wtype = (r.get("precision") or {}).get("weight") or r.get("weight_type")
-        out.append((r["name"], w, wtype))
-    return out
-
-
-def _plot_weights(layers: list[tuple[str, np.ndarray, str | None]], path: Path) -> list[dict]:
-    """A histogram per weighted layer; fixed<W,I> bounds [-2^(I-1), 2^(I-1) - 2^-(W-I)] drawn where known."""
-    from accelc.hls.cost import fixed_range
-
-    layers = [entry for entry in layers if entry[1].size][:MAX_HISTOGRAMS]
-    if not layers:
-        return []
-    cols = min(3, len(layers))
-    nrows = math.ceil(len(layers) / cols)
-    fig = _figure(4.2 * cols, 3.0 * nrows + 0.3)
-    axes = np.atleast_1d(fig.subplots(nrows, cols)).reshape(-1)
-    stats = []
-    for ax, (name, w, wtype) in zip(axes, layers):
-        bounds = fixed_range(wtype) if wtype else None
-        lo, hi = float(w.min()), float(w.max())
-        span = max(hi - lo, 1e-9)
-        zeros = int(np.sum(w == 0))
-        drawn = w[w != 0] if 0 < zeros < w.size else w  # pruned zeros would dwarf the rest: count them instead
-        counts, _, _ = ax.hist(drawn, bins=60, color="#0969da", alpha=0.85)
-        ax.set_ylim(0, max(float(counts.max()), 1.0) * 1.22)  # headroom for the notes at the top
-        if drawn.size < w.size:
-            ax.annotate(f"{zeros:,} zeros ({zeros / w.size:.0%}) not drawn", xy=(0.5, 0.92), xycoords="axes fraction",
-                        ha="center", fontsize=8, color="#57606a")
-        clipped = None
-        if bounds:
-            clipped = int(np.sum((w < bounds[0]) | (w > bounds[1])))
-            view_lo, view_hi = min(lo, bounds[0]), max(hi, bounds[1])
-            if view_hi - view_lo > 6 * span:  # a range much wider than the weights: keep the histogram readable
-                view_lo, view_hi = lo - 0.5 * span, hi + 0.5 * span
-            for b, side in zip(bounds, ("left", "right")):
-                if view_lo <= b <= view_hi:
-                    ax.axvline(b, color="#cf222e", linestyle="--", linewidth=1.2)
-                else:  # the type's range reaches far beyond the weights: say where it ends
-                    ax.annotate(f"← {b:.4g}" if side == "left" else f"{b:.4g} →", xy=(
-                        0.02 if side == "left" else 0.98, 0.92), xycoords="axes fraction", ha=side, color="#cf222e",
-                        fontsize=8)
-            pad = 0.04 * (view_hi - view_lo)
-            ax.set_xlim(view_lo - pad, view_hi + pad)
-            ax.set_title(f"{name}\n{wtype}: [{bounds[0]:.6g}, {bounds[1]:.6g}]" + (
-                f", {clipped} clipped" if clipped else ""), fontsize=8.5)
-        else:
-            ax.set_title(name, fontsize=8.5)
-        ax.tick_params(labelsize=7)
-        stats.append({"layer": name, "count": int(w.size), "min": lo, "max": hi, "type": wtype,
-                      "range": bounds, "clipped": clipped, "zeros": zeros})
-    for ax in axes[len(layers):]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    return stats
-
-
-# -------------------------------------------------------------------------------------------- render
-
-
-def _read_bench(path: Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise AccelcError(f"no such bench file: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise AccelcError(f"{path} is not valid JSON ({e}); pass the file `accelc bench --json` wrote") from e
-    if isinstance(data, list):
-        data = {"rows": data}
-    if not isinstance(data, dict) or not isinstance(data.get("rows"), list) or \
-            not all(isinstance(r, dict) for r in data["rows"]):
-        raise AccelcError(f"{path} holds no 'rows' list of objects; pass the file `accelc bench --json` wrote")
-    return data
 
 
 def _section_bench(data: dict) -> str:
