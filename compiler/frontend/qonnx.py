@@ -16,6 +16,7 @@ import onnx
 from onnx import numpy_helper
 
 from accelc.errors import AccelcError
+from accelc.frontend.common import failing_as
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
@@ -71,3 +72,16 @@ def _constants_to_initializers(graph: onnx.GraphProto) -> None:
         tensor.name = node.output[0]
         graph.initializer.append(tensor)
         graph.node.remove(node)
+
+
+def is_qonnx(proto: onnx.ModelProto) -> bool:
+    return any(n.op_type in ("Quant", "IntQuant", "BipolarQuant") and n.domain.startswith("qonnx")
+               for n in proto.graph.node)
+
+
+def from_qonnx(proto: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, str]:
+    """QONNX Quant nodes (Brevitas' export) as the equivalent QuantizeLinear -> Clip -> DequantizeLinear graph:
+    ONNX Runtime runs it (the reference, cpu/cuda), and the fpga target turns it back into the same Quant
+    nodes and bit widths."""
+    with failing_as(f"{name}: QONNX model with no ONNX equivalent"):
+        return qonnx_to_qcdq(proto), "qonnx"

@@ -17,8 +17,9 @@ from accelc.errors import PassError
 from accelc.passes import AccelcPass, PassContext, PassResult, register
 from accelc.reference import Reference
 from accelc.transforms.canonical.infer_shapes import InferShapes
+from accelc.transforms.compress._baseline import baseline
 from accelc.transforms.compress._measure import fidelity, fidelity_inputs, size_figures, weight_of
-from accelc.transforms.compress._select import names_option, resolve
+from accelc.transforms.compress._select import names_option
 from accelc.transforms.compress.conv_factorization import Factorization, factorize, macs_per_pixel, output_error
 
 
@@ -50,11 +51,7 @@ class Depthwise(AccelcPass):
         return opts
 
     def call(self, model: ir.Model) -> PassResult:
-        InferShapes()(model)  # MAC counts need shapes; after canonicalization this is a no-op
-        before_proto = ir.to_proto(model)
-        before = size_figures(model)
-        convs = [n for n in model.graph if n.op_type == "Conv" and weight_of(n) is not None]
-        exclude = set(resolve(convs, self.exclude, "depthwise: exclude").values())
+        before_proto, before, convs, exclude = baseline(model, _convs, self.exclude, "depthwise: exclude")
         x = fidelity_inputs(before_proto, self.context)
         activations = Reference(before_proto).run_all(x)
         graph_inputs = {v.name: arr for v, arr in zip(model.graph.inputs, x)}
@@ -121,6 +118,10 @@ class Depthwise(AccelcPass):
                               f"(the largest that still saves MACs is {max(saving)})"}
         _rewrite(model, node, f, attrs, c_in)
         return {"status": "rewritten", **figures}
+
+
+def _convs(model: ir.Model) -> list[ir.Node]:
+    return [n for n in model.graph if n.op_type == "Conv" and weight_of(n) is not None]
 
 
 def _pixels(node: ir.Node) -> int:

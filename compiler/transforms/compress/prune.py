@@ -10,6 +10,7 @@ from accelc.errors import PassError
 from accelc.fpga_rules import LARGE_LAYER_MULTS
 from accelc.passes import AccelcPass, PassContext, PassResult, register
 from accelc.transforms.canonical.infer_shapes import InferShapes
+from accelc.transforms.compress._baseline import baseline
 from accelc.transforms.compress._measure import fidelity, size_figures
 from accelc.transforms.compress._select import check_fraction, names_option, ratios_option, resolve
 from accelc.transforms.compress.magnitude_pruning import magnitude_prune, prunable_layers
@@ -71,11 +72,7 @@ class Prune(AccelcPass):
         return opts
 
     def call(self, model: ir.Model) -> PassResult:
-        InferShapes()(model)  # MAC counts need shapes; after canonicalization this is a no-op
-        before_proto = ir.to_proto(model)
-        before = size_figures(model)
-        candidates = prunable_layers(model)
-        exclude = set(resolve(candidates, self.exclude, "prune: exclude").values())
+        before_proto, before, candidates, exclude = baseline(model, prunable_layers, self.exclude, "prune: exclude")
         overrides = {resolve(candidates, [k], "prune: layers")[k]: v for k, v in self.layers.items()}
         if self.mode == "unstructured":
             stats = magnitude_prune(model, self.amount, self.scope, exclude, overrides)

@@ -89,3 +89,11 @@ def test_error_is_measured_on_calibration_data():
 def test_bad_options_are_refused(spec, message):
     with pytest.raises(PassError, match=message):
         create_pass(spec)
+
+
+def test_exclude_keeps_a_conv_and_an_unknown_name_is_an_error():
+    _, model = _conv_model(_rank_m_weight(16, 4, 3, m=2))
+    record = run_passes(model, ["depthwise:tol=1e-4,exclude=conv"], PassContext())[0]
+    assert record.stats["layers"]["conv_Conv"] == {"status": "excluded"} and not record.modified
+    with pytest.raises(PassError, match="depthwise: exclude: no prunable layer named 'conv9'"):
+        run_passes(_conv_model(_rank_m_weight(16, 4, 3, m=2))[1], ["depthwise:exclude=conv9"], PassContext())
