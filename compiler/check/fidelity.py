@@ -1,4 +1,6 @@
-"""Fidelity of an artifact against the float reference (the canonical model on ONNX Runtime CPU)."""
+"""Fidelity of an artifact against the float reference (the canonical model on ONNX Runtime CPU).
+
+The metrics themselves live in accelc.metrics; `compare` is re-exported here for existing callers."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import onnx
 
 from accelc.artifact import Artifact
 from accelc.errors import AccelcError
+from accelc.metrics import accuracy, compare, is_classifier, top1_agreement
 from accelc.reference import Reference
 
 # A layer is flagged where its relative error is this many times the worst before it (and not tiny).
@@ -50,20 +53,6 @@ class FidelityReport:
         d = asdict(self)
         d["passed"] = self.passed
         return d
-
-
-def compare(ref: np.ndarray, out: np.ndarray) -> tuple[float, float, float]:
-    """max abs error, RMSE, cosine similarity of two same-size arrays."""
-    r = np.asarray(ref, dtype=np.float64).reshape(-1)
-    o = np.asarray(out, dtype=np.float64).reshape(-1)
-    diff = o - r
-    denom = np.linalg.norm(r) * np.linalg.norm(o)
-    cosine = float(np.dot(r, o) / denom) if denom > 0 else float(np.allclose(r, o))
-    return float(np.max(np.abs(diff))) if diff.size else 0.0, float(np.sqrt(np.mean(diff**2))), cosine
-
-
-def _is_classifier(y: np.ndarray) -> bool:
-    return y.ndim == 2 and y.shape[1] > 1
 
 
 def _to_channels_last(r: np.ndarray) -> np.ndarray:
@@ -116,12 +105,11 @@ def verify(artifact: Artifact, x: np.ndarray | list[np.ndarray], labels: np.ndar
     report = FidelityReport(len(inputs[0]), err, rmse, cosine, None, per_layer=layers,
                             first_jump=next((row.layer for row in layers if row.jump), None),
                             thresholds={"atol": atol, "min_agreement": min_agreement})
-    if _is_classifier(ref):
-        report.top1_agreement = float(np.mean(ref.argmax(1) == out.argmax(1)))
+    if is_classifier(ref):
+        report.top1_agreement = top1_agreement(ref, out)
         if labels is not None:
-            labels = np.asarray(labels).reshape(-1)
-            report.accuracy_reference = float(np.mean(ref.argmax(1) == labels))
-            report.accuracy_artifact = float(np.mean(out.argmax(1) == labels))
+            report.accuracy_reference = accuracy(ref, labels)
+            report.accuracy_artifact = accuracy(out, labels)
     if atol is not None and err > atol:
         report.violations.append(f"max abs error {err:.4g} > atol {atol:g}")
     if min_agreement is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from accelc.errors import AccelcError
+from accelc.metrics import accuracy, is_classifier, max_abs_err, top1_agreement
 
 TIME_BUDGET_S = 1.5  # per variant and batch size: repetitions = budget / one call, clamped
 MIN_REPS, MAX_REPS, WARMUP = 5, 200, 5
@@ -189,11 +190,11 @@ def fidelity(variants: list[Variant], x: np.ndarray, labels: np.ndarray | None, 
         if v.run is None:
             continue
         y = np.asarray(v.run(x)).reshape(reference.shape)
-        row: dict[str, Any] = {"max_abs_err": float(np.max(np.abs(y - reference)))}
-        if reference.ndim == 2 and reference.shape[1] > 1:
-            row["top1_agreement"] = float(np.mean(y.argmax(1) == reference.argmax(1)))
+        row: dict[str, Any] = {"max_abs_err": max_abs_err(reference, y)}
+        if is_classifier(reference):
+            row["top1_agreement"] = top1_agreement(reference, y)
             if labels is not None:
-                row["accuracy"] = float(np.mean(y.argmax(1) == labels))
+                row["accuracy"] = accuracy(y, labels)
         out[v.name] = row
     return out
 

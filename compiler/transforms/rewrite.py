@@ -1,4 +1,5 @@
-"""Helpers shared by the fpga legalization rewrites: attributes, static shapes, new initializers, node surgery."""
+"""Helpers every rewrite pass shares (canonical, compression, fpga legalization): attributes, static shapes,
+constants, new initializers, node surgery, op counts."""
 
 from __future__ import annotations
 
@@ -92,3 +93,14 @@ def become_conv(graph: ir.Graph, node: ir.Node, weight: np.ndarray, strides, pad
         set_ints(node, "dilations", dilations)
     set_ints(node, "pads", pads)
     node.attributes["group"] = ir.AttrInt64("group", group)
+
+
+def count_nodes(model: ir.Model) -> int:
+    return sum(1 for _ in model.graph)
+
+
+def op_counts(model: ir.Model) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for node in model.graph:
+        counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts

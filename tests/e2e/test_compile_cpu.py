@@ -8,7 +8,6 @@ import json
 import os
 import re
 import stat
-import time
 from pathlib import Path
 
 import numpy as np
@@ -229,18 +228,15 @@ def test_cache_hit_rebuild_on_new_options_and_force(tmp_path, frontend_loads) ->
     manifest_inode = (out / "manifest.json").stat().st_ino
     frontend_loads.clear()
 
-    start = time.perf_counter()
+    # A hit shows in what is not done (no model import, no rewrite), not in wall-clock time on a busy machine.
     second = accelc.compile(path, target="cpu", out=out)
-    assert time.perf_counter() - start < 1.0
     assert frontend_loads == [], "an identical compile must not import the model again"
     assert second.manifest["cache_key"] == first.manifest["cache_key"]
     assert (out / "manifest.json").stat().st_ino == manifest_inode, "the artifact was rewritten"
     np.testing.assert_array_equal(second.predict(x), y)
 
     # Same source and options into another directory: served from the artifact cache.
-    start = time.perf_counter()
     elsewhere = accelc.compile(path, target="cpu", out=tmp_path / "elsewhere")
-    assert time.perf_counter() - start < 1.0
     assert frontend_loads == []
     assert elsewhere.manifest["cache_key"] == first.manifest["cache_key"]
     np.testing.assert_array_equal(elsewhere.predict(x), y)

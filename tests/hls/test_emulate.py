@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import onnx
@@ -103,25 +103,33 @@ def test_artifact_predict_and_manifest(art, x: np.ndarray) -> None:
     assert np.abs(y - _reference(x)).max() <= ATOL
 
 
-def test_second_build_is_cached_and_fast(hls_dir: Path, art) -> None:
-    start = time.perf_counter()
+@pytest.fixture
+def no_gxx(monkeypatch) -> None:
+    """A cache hit runs no build: g++ (build_lib.sh) must not be started. Checked by what is not done rather
+    than by wall-clock time, which a busy machine stretches."""
+    import accelc.hls.emulate as emulate
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"build_emulator started a build on a cache hit: {args}")
+
+    monkeypatch.setattr(emulate, "subprocess", SimpleNamespace(run=refuse))
+
+
+def test_second_build_is_cached_without_a_rebuild(hls_dir: Path, art, no_gxx) -> None:
     build = build_emulator(hls_dir)
-    elapsed = time.perf_counter() - start
     assert build.cached is True
-    assert elapsed < 1.0
     assert build.key == art.manifest["target"]["emulator"]["key"]
     assert build.lib.is_file() and build.lib.suffix == ".so"
     assert (build.lib.parent / "weights").is_dir()
 
 
-def test_copied_project_has_the_same_hash(hls_dir: Path, tmp_path: Path) -> None:
+def test_copied_project_has_the_same_hash(hls_dir: Path, tmp_path: Path, no_gxx) -> None:
     copy = tmp_path / "elsewhere" / "hls"
     shutil.copytree(hls_dir, copy)
     key = project_hash(hls_dir, DEFAULT_OPT_FLAG)
     assert project_hash(copy, DEFAULT_OPT_FLAG) == key
-    start = time.perf_counter()
     build = build_emulator(copy)
-    assert build.cached is True and build.key == key and time.perf_counter() - start < 1.0
+    assert build.cached is True and build.key == key
     # What the emulator is built from changes the hash; test-bench data and the flags' absence do not.
     assert project_hash(copy, "-O3") != key
     for tb in (copy / "tb_data").glob("*"):

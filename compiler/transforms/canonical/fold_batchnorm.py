@@ -11,7 +11,7 @@ from onnxscript.rewriter.rules.common import (
 )
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms._util import op_counts
+from accelc.transforms.rewrite import op_counts
 
 
 @register

@@ -6,7 +6,7 @@ import onnx_ir as ir
 import onnxscript.optimizer
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms._util import count_nodes
+from accelc.transforms.rewrite import count_nodes
 
 
 @register

@@ -7,7 +7,7 @@ import onnx_ir as ir
 from onnx_ir.passes.common import IdentityEliminationPass
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms._util import op_counts
+from accelc.transforms.rewrite import op_counts
 
 
 def _inference_dropout(node: ir.Node) -> bool:

@@ -7,6 +7,7 @@ import onnx
 import onnx_ir as ir
 
 from accelc.analysis import analyze
+from accelc.metrics import compare, is_classifier, top1_agreement
 from accelc.passes import PassContext
 
 FIDELITY_SAMPLES = 32
@@ -50,7 +51,6 @@ def fidelity_inputs(model: onnx.ModelProto, context: PassContext) -> list[np.nda
 
 def fidelity(before: onnx.ModelProto, after: ir.Model, context: PassContext) -> dict:
     """First output of `after` vs `before` on the same inputs: max abs error, RMSE, top-1 agreement."""
-    from accelc.check.fidelity import compare
     from accelc.reference import Reference
 
     x = fidelity_inputs(before, context)
@@ -59,6 +59,6 @@ def fidelity(before: onnx.ModelProto, after: ir.Model, context: PassContext) -> 
     max_err, rmse, cosine = compare(ref, out)
     result = {"data": "calibration" if context.calibration is not None else "random", "samples": len(x[0]),
               "max_abs_err": round(max_err, 6), "rmse": round(rmse, 6), "cosine": round(cosine, 6)}
-    if ref.ndim == 2 and ref.shape[1] > 1:
-        result["top1_agreement"] = round(float(np.mean(ref.argmax(1) == out.argmax(1))), 4)
+    if is_classifier(ref):
+        result["top1_agreement"] = round(top1_agreement(ref, out), 4)
     return result

@@ -17,10 +17,10 @@ import onnx_ir as ir
 from accelc.errors import PassError
 from accelc.fpga_rules import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY  # what the fpga lowering reads
 from accelc.passes import NewModelPass, PassContext, PassResult, register
-from accelc.transforms._util import op_counts
 from accelc.transforms.compress._measure import fidelity, fidelity_inputs
 from accelc.transforms.compress._select import names_option
 from accelc.transforms.compress.ort_quantization import CALIBRATION_METHODS, fp16, int8_dynamic, int8_static_qdq
+from accelc.transforms.rewrite import op_counts
 
 ORT_MODES = ("int8-dynamic", "int8", "fp16", "auto-int8")
 # auto-int8 tries these op-type subsets (None: every op onnxruntime.quantization handles).

@@ -13,7 +13,7 @@ import torch
 from rich.progress import Progress
 from torch import nn
 
-from accelc.tools.bench import bench, to_markdown
+from accelc.tools.bench import Variant, _rows, bench, to_markdown
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 CPU_VARIANTS = ["torch eager fp32", "ort cpu fp32", "ort cpu int8 static", "ort cpu pruned 50% channels",
@@ -25,23 +25,100 @@ def _mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)).eval()
 
 
+# Rows carry p50_ms rounded to 4 decimals, speed-up to 3 and throughput to 1, all derived from the unrounded
+# median: for a median of a few microseconds the p50_ms rounding alone moves a ratio by more than 1%, so a
+# fixed relative tolerance is either flaky or too loose. Each figure is checked against the exact range the
+# rounded medians allow, widened by the figure's own rounding.
+P50_HALF_STEP = 0.5e-4  # p50_ms is rounded to 4 decimals
+
+
+def _median_range(p50_ms: float) -> tuple[float, float]:
+    """The unrounded medians (ms) that round to `p50_ms`; never below 0."""
+    return max(p50_ms - P50_HALF_STEP, 0.0), p50_ms + P50_HALF_STEP
+
+
+def _assert_rounded_within(value: float, lo: float, hi: float, decimals: int) -> None:
+    """`value` is some x in [lo, hi] rounded to `decimals` places."""
+    slack = 0.5 * 10.0**-decimals + 1e-9 * max(abs(lo), abs(hi), 1.0)  # the rounding, and float error
+    assert lo - slack <= value <= hi + slack, (value, lo, hi)
+
+
 def _check_consistent(result: dict, batches: list[int]) -> None:
     baseline = result["baseline"]
     for b in batches:
         rows = {r["variant"]: r for r in result["rows"] if r["batch"] == b}
-        base = rows[baseline]["p50_ms"]
+        assert rows[baseline]["speedup"] == 1.0  # the baseline against itself: the same median
+        base_lo, base_hi = _median_range(rows[baseline]["p50_ms"])
         for row in rows.values():
             if row["status"] == "ok":
                 assert row["reps"] >= 5 and row["p90_ms"] >= row["p50_ms"] > 0
-                assert row["speedup"] == pytest.approx(base / row["p50_ms"], rel=0.01)
-                assert row["throughput_per_s"] == pytest.approx(b / (row["p50_ms"] / 1e3), rel=0.01)
+                lo, hi = _median_range(row["p50_ms"])
+                _assert_rounded_within(row["speedup"], base_lo / hi, base_hi / lo if lo else float("inf"), 3)
+                _assert_rounded_within(row["throughput_per_s"], b * 1e3 / hi, b * 1e3 / lo if lo else float("inf"),
+                                       1)
             else:
                 assert row["note"], row  # an absent variant says why
 
 
-def test_bench_runs_every_cpu_variant_and_says_why_cuda_is_absent(tmp_path: Path) -> None:
+def test_rows_derive_speedup_and_throughput_from_the_exact_medians() -> None:
+    """The formulas themselves, on fixed timings of a few microseconds (where rounding p50_ms shows most)."""
+    variants = [Variant("base", "torch", lambda x: x), Variant("fast", "cpu", lambda x: x, macs=10, bits=8),
+                Variant("absent", "cpu", None, note="not here")]
+    timings = {1: {"base": [2.2149e-6, 2.21e-6, 2.219e-6, 2.20e-6, 2.23e-6],
+                   "fast": [0.96e-6, 0.95e-6, 0.97e-6, 0.94e-6, 0.98e-6]},
+               8: {"base": [4.0e-5, 4.1e-5, 3.9e-5, 4.2e-5, 4.05e-5],
+                   "fast": [1.0e-5, 1.1e-5, 0.9e-5, 1.2e-5, 1.05e-5]}}
+    result = _rows(_mlp(), variants, timings, {"fast": {"top1_agreement": 0.98765432}}, (1, 8), None)
+    rows = {(r["variant"], r["batch"]): r for r in result["rows"]}
+    assert result["baseline"] == "base"
+    fast = rows["fast", 1]
+    assert rows["base", 1]["p50_ms"] == 0.0022 and fast["p50_ms"] == 0.001 and fast["p90_ms"] == 0.001
+    assert fast["speedup"] == 2.307  # 2.2149 / 0.96 µs, not 0.0022 / 0.001 ms from the rounded p50s (5% less)
+    assert fast["throughput_per_s"] == round(1 / 0.96e-6, 1) and fast["bit_ops"] == 10 * 8 * 8
+    assert fast["top1_agreement"] == 0.987654
+    assert rows["base", 1]["speedup"] == 1.0 and rows["base", 8]["speedup"] == 1.0
+    assert rows["fast", 8]["speedup"] == round(4.05e-5 / 1.05e-5, 3)
+    assert rows["fast", 8]["throughput_per_s"] == round(8 / 1.05e-5, 1)
+    assert rows["absent", 8] == {"variant": "absent", "target": "cpu", "batch": 8, "status": "unavailable",
+                                 "note": "not here"}
+    _check_consistent(result, [1, 8])
+    wrong = {**result, "rows": [{**r, "speedup": round(r["speedup"] * 1.01, 3)} if r["variant"] == "fast" else r
+                                for r in result["rows"]]}
+    with pytest.raises(AssertionError):
+        _check_consistent(wrong, [8])  # 1% off is caught from the rounded p50s where they are tens of µs
+
+
+def _record_timings(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """The raw per-call seconds bench derives its rows from, as bench passes them to _rows."""
+    import accelc.tools.bench as bench_module
+
+    recorded: dict = {}
+
+    def spy(model, variants, timings, *args):
+        recorded.update(timings)
+        return _rows(model, variants, timings, *args)
+
+    monkeypatch.setattr(bench_module, "_rows", spy)
+    return recorded
+
+
+def _check_exact(result: dict, timings: dict) -> None:
+    """Every figure is the one the recorded timings give: speed-up = baseline median / median, unrounded."""
+    for b, times in timings.items():
+        base = float(np.median(times[result["baseline"]]))
+        for row in (r for r in result["rows"] if r["batch"] == b and r["status"] == "ok"):
+            p50 = float(np.median(times[row["variant"]]))
+            assert row["p50_ms"] == round(p50 * 1e3, 4) and row["reps"] == len(times[row["variant"]])
+            assert row["speedup"] == round(base / p50, 3), row
+            assert row["throughput_per_s"] == round(b / p50, 1), row
+
+
+def test_bench_runs_every_cpu_variant_and_says_why_cuda_is_absent(tmp_path: Path, monkeypatch) -> None:
+    timings = _record_timings(monkeypatch)
     result = bench(_mlp(), input_shape=(1, 64), dataset="digits", batches=(1, 8), targets=("cpu", "cuda"),
                    out_dir=tmp_path, progress=Progress(disable=True))
+    assert sorted(timings) == [1, 8]
+    _check_exact(result, timings)
     _check_consistent(result, [1, 8])
     for b in (1, 8):
         names = [r["variant"] for r in result["rows"] if r["batch"] == b]
@@ -60,13 +137,15 @@ def test_bench_runs_every_cpu_variant_and_says_why_cuda_is_absent(tmp_path: Path
     assert markdown.count("\n| ") == len(result["rows"]) + 1  # header + one line per row
 
 
-def test_bench_without_data_lists_int8_as_needing_calibration(tmp_path: Path) -> None:
+def test_bench_without_data_lists_int8_as_needing_calibration(tmp_path: Path, monkeypatch) -> None:
+    timings = _record_timings(monkeypatch)
     result = bench(_mlp(), input_shape=(1, 64), batches=(4,), targets=("cpu",), out_dir=tmp_path,
                    progress=Progress(disable=True))
     rows = {r["variant"]: r for r in result["rows"]}
     assert rows["ort cpu int8 static"]["status"] == "unavailable"
     assert "calibration" in rows["ort cpu int8 static"]["note"]
     assert rows["ort cpu pruned 50% channels"]["status"] == "ok"
+    _check_exact(result, timings)
     _check_consistent(result, [4])
 
 

@@ -46,7 +46,12 @@ def test_int8_static_is_qdq_calibrated_and_measured():
     assert record.stats["fidelity"]["data"] == "calibration"
     assert record.stats["fidelity"]["top1_agreement"] >= 0.9
     for row in record.stats["speed"]:  # the ratio is the one its own timings give
-        assert row["ratio"] == pytest.approx(row["quantized_ms"] / row["float_ms"], rel=0.01)
+        # Both times are rounded to 4 decimals (ms) and the ratio to 3: at a few µs per batch the rounding of
+        # the times alone moves the quotient by several %, so check the range the rounded figures allow.
+        e = 5e-5
+        low = (row["quantized_ms"] - e) / (row["float_ms"] + e)
+        high = (row["quantized_ms"] + e) / max(row["float_ms"] - e, 1e-9)
+        assert low - 5e-4 <= row["ratio"] <= high + 5e-4, row
         assert any(f"batch {row['batch']}" in w for w in record.warnings) == (row["ratio"] > 1)
     x = calib[:8]  # inside the calibrated ranges: what is left is int8 rounding, a few % of the output scale
     ref = run(_mlp(), {"x": x})[0]
