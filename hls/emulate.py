@@ -172,7 +172,7 @@ def emulator_meta(hls_model, node_names: dict[str, str]) -> dict:
         if layer.get_attr("function_cpp", None) and layer.get_attr("trace", False):
             trace.append({"name": layer.name, "shape": [int(s) for s in layer.get_output_variable().shape],
                           "class": layer.class_name, "onnx_node": layer_origin(layer.name, node_names)})
-    # When hls4ml splits one ONNX node over several layers (Gemm -> Dense + bias), only the last of
+    # When hls4ml splits one ONNX node over several layers (a quantized Gemm -> Dense + bias), only the last of
     # them holds the node's output; the earlier ones are partial results with nothing to compare to.
     last = {t["onnx_node"]: i for i, t in enumerate(trace)}
     for i, t in enumerate(trace):

@@ -13,11 +13,10 @@ import onnx_ir as ir
 from accelc.errors import AccelcError
 from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, save_meta
 from accelc.hls.extensions import register as register_extensions
-from accelc.hls.grouped_conv import is_depthwise_multiplier_one
 from accelc.hls.multipliers import multipliers
 from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY
 from accelc.hls.prepare import prepare
-from accelc.hls.project import BACKENDS, FpgaOptions, build_config, needs_resource, write_project
+from accelc.hls.project import BACKENDS, FpgaOptions, build_config, write_project
 from accelc.hls.synth import synthesis_command, synthesize
 from accelc.reference import Reference
 
@@ -37,24 +36,6 @@ def observed_ranges(model_proto, calibration: list[np.ndarray] | None, seed: int
     return ranges, inputs
 
 
-def native_depthwise_is_safe(model: ir.Model, opts: FpgaOptions) -> bool:
-    """hls4ml's DepthwiseConv layer is exact only with the Latency strategy (see accelc.hls.grouped_conv):
-    use it when the user asked for Latency, or when the automatic choice keeps every depthwise conv there."""
-    if opts.strategy is not None:
-        return opts.strategy == "latency"
-    for node in model.graph:
-        group = node.attributes.get("group")
-        w = node.inputs[1].const_value if node.op_type == "Conv" and len(node.inputs) > 1 else None
-        if group is None or w is None or not is_depthwise_multiplier_one(tuple(w.shape), group.value):
-            continue
-        shape = node.outputs[0].shape
-        if shape is None or not all(isinstance(d, int) for d in shape[2:]):
-            return False
-        if needs_resource(int(np.count_nonzero(w.numpy())) * int(np.prod(list(shape[2:])))):
-            return False  # build_config will put it on Resource
-    return True
-
-
 def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None) -> dict:
     opts = FpgaOptions.from_dict(options)
     width = model.metadata_props.get(FPGA_WIDTH_KEY)  # set by quantize:fixed8|fixed16|fixed:W
@@ -69,7 +50,7 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
         raise AccelcError(f"unknown fpga backend '{opts.backend}'; choose one of: {', '.join(BACKENDS)}")
     proto = ir.to_proto(model)
     t0 = time.perf_counter()
-    prepared = prepare(proto, native_depthwise=native_depthwise_is_safe(model, opts))
+    prepared = prepare(proto)
     ranges, input_ranges = observed_ranges(proto, calibration)
     hls_dir = out_dir / "hls"
     register_extensions()

@@ -1,13 +1,14 @@
-"""Turn a canonical ONNX model into what hls4ml's ONNX frontend expects, keeping track of node names.
+"""Turn the legalized ONNX model into what hls4ml's ONNX frontend expects, keeping track of node names.
 
-hls4ml needs: static shapes (batch 1), explicit Conv/Pool attributes (its parser reads `pads`,
-`strides`, `dilations` without defaults), channels-last data-layout ops (QONNX's
-ConvertToChannelsLastAndClean), Gemm as MatMul + Add, grouped/depthwise Convs as dense Convs with a
-block-diagonal weight (accelc.hls.grouped_conv), C-identifier names, and for an already-quantized model
-QONNX Quant nodes in place of QDQ pairs (accelc.hls.quantized_import: hls4ml turns Quant nodes into
-fixed-point types). QONNX's `cleanup_model` would rename every node and tensor; we apply its
-transformations one by one instead, so each hls4ml layer can be traced back to the ONNX node it came
-from (for per-layer verification).
+The input is the graph after the legalize-fpga passes (accelc.hls.legalize), which already did the exact graph
+rewrites hls4ml needs (explicit Conv/Pool attributes, Gemm as MatMul + Add, grouped Convs as dense ones, ...).
+This is the format adapter for hls4ml's parser: static shapes (batch 1), C-identifier names, channels-last
+data-layout ops (QONNX's ConvertToChannelsLastAndClean), deterministic tensor names, and for an
+already-quantized model QONNX Quant nodes in place of QDQ pairs (accelc.hls.quantized_import: hls4ml turns
+Quant nodes into fixed-point types) with the fix-ups that only make sense after that conversion — among them
+Gemm with a quantized weight, whose transpose belongs under the Quant node. QONNX's `cleanup_model` would
+rename every node and tensor; we apply its transformations one by one instead, so each hls4ml layer can be
+traced back to the ONNX node it came from (for per-layer verification).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from accelc.hls.grouped_conv import expand_grouped_convs
 from accelc.hls.quantized_import import (
     drop_requantization,
     fold_quantized_constants,
@@ -31,7 +31,6 @@ from accelc.hls.quantized_import import (
     transpose_quantized_weight,
 )
 
-_SPATIAL_OPS = ("Conv", "MaxPool", "AveragePool")
 _RESERVED = {"input", "output", "inputs", "outputs"}  # hls4ml refuses layers named so
 
 
@@ -55,31 +54,6 @@ def _set_batch_one(graph: onnx.GraphProto) -> None:
             dims[0].Clear()
             dims[0].dim_value = 1
     del graph.value_info[:]  # re-inferred with batch 1
-
-
-def _fill_default_attributes(graph: onnx.GraphProto) -> None:
-    """Make strides/pads/dilations/kernel_shape explicit: hls4ml's parser reads them without defaults."""
-    inits = {i.name: i for i in graph.initializer}
-    for node in graph.node:
-        if node.op_type not in _SPATIAL_OPS:
-            continue
-        attrs = {a.name: a for a in node.attribute}
-        if "kernel_shape" in attrs:
-            k = list(attrs["kernel_shape"].ints)
-        elif node.op_type == "Conv" and node.input[1] in inits:
-            k = list(inits[node.input[1]].dims[2:])
-            node.attribute.append(helper.make_attribute("kernel_shape", k))
-        else:
-            continue
-        n = len(k)
-        defaults = {"strides": [1] * n, "pads": [0] * (2 * n)}
-        if node.op_type != "AveragePool":
-            defaults["dilations"] = [1] * n
-        if node.op_type == "Conv":
-            defaults["group"] = 1
-        for name, value in defaults.items():
-            if name not in attrs:
-                node.attribute.append(helper.make_attribute(name, value))
 
 
 def _sanitize_names(graph: onnx.GraphProto) -> dict[str, str]:
@@ -119,32 +93,31 @@ def _sanitize_names(graph: onnx.GraphProto) -> dict[str, str]:
     return node_map
 
 
-def _gemm_to_matmul_add(graph: onnx.GraphProto) -> None:
-    """Gemm -> MatMul (named as the Gemm, so hls4ml's Dense keeps its name) + Add."""
+def _quantized_gemm_to_matmul_add(graph: onnx.GraphProto) -> dict[str, str]:
+    """Gemm with a Quant weight -> MatMul (named as the Gemm, so hls4ml's Dense keeps its name) + Add
+    `<gemm>_bias`; returns each new Add's name -> its Gemm's.
+
+    Float Gemms are the legalize-fpga pass gemm-to-matmul's. This one stays here: its transB transpose belongs
+    under the Quant node (one place after QDQ -> Quant, not every QDQ chain form before), and its MatMul is a
+    scaled product (scaled_products) that the per-layer trace skips, so it keeps the Gemm's name for the
+    hls4ml config (accelc.hls.project) to find it by."""
     inits = {i.name: i for i in graph.initializer}
-    new_nodes = []
+    new_nodes, bias_adds = [], {}
     for node in graph.node:
         quantized = quantized_constant(graph, node.input[1]) if node.op_type == "Gemm" else None
-        if node.op_type != "Gemm" or (node.input[1] not in inits and quantized is None):
+        if quantized is None:
             new_nodes.append(node)
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         has_bias = len(node.input) > 2 and bool(node.input[2])
-        if attrs.get("transA", 0) or (quantized and attrs.get("alpha", 1.0) != 1.0) or (
+        if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or (
                 has_bias and node.input[2] not in inits and attrs.get("beta", 1.0) != 1.0):
             new_nodes.append(node)  # left to the support check to refuse
             continue
-        w_name = f"{node.name}_W"
-        if quantized:  # Quant(W): transpose W under the Quant, which keeps the model's integer grid
-            if attrs.get("transB", 0):
-                transpose_quantized_weight(graph, *quantized, w_name)
-            w_name = node.input[1]
-        else:
-            w = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-            w = (w.T if attrs.get("transB", 0) else w) * float(attrs.get("alpha", 1.0))
-            graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(w), w_name))
+        if attrs.get("transB", 0):  # Quant(W): transpose W under the Quant, which keeps the model's integer grid
+            transpose_quantized_weight(graph, *quantized, f"{node.name}_W")
         mm_out = f"{node.name}_mm"
-        new_nodes.append(helper.make_node("MatMul", [node.input[0], w_name], [mm_out], name=node.name))
+        new_nodes.append(helper.make_node("MatMul", [node.input[0], node.input[1]], [mm_out], name=node.name))
         if has_bias:
             if node.input[2] in inits:
                 b = numpy_helper.to_array(inits[node.input[2]]).astype(np.float32) * float(attrs.get("beta", 1.0))
@@ -153,14 +126,16 @@ def _gemm_to_matmul_add(graph: onnx.GraphProto) -> None:
             else:
                 b_name = node.input[2]  # a quantized bias (beta == 1)
             new_nodes.append(helper.make_node("Add", [mm_out, b_name], [node.output[0]], name=f"{node.name}_bias"))
+            bias_adds[f"{node.name}_bias"] = node.name
         else:
             new_nodes[-1].output[0] = node.output[0]
     del graph.node[:]
     graph.node.extend(new_nodes)
+    return bias_adds
 
 
-def _name_new_nodes(graph: onnx.GraphProto, node_map: dict[str, str]) -> None:
-    """QONNX inserts Transpose nodes without names; hls4ml needs unique ones."""
+def _name_new_nodes(graph: onnx.GraphProto, node_map: dict[str, str], bias_adds: dict[str, str]) -> None:
+    """QONNX inserts Transpose nodes without names; hls4ml needs unique ones. A Gemm's bias Add stands for it."""
     used = {n.name for n in graph.node if n.name}
     for i, node in enumerate(graph.node):
         if not node.name:
@@ -169,9 +144,8 @@ def _name_new_nodes(graph: onnx.GraphProto, node_map: dict[str, str]) -> None:
                 name += "_"
             used.add(name)
             node.name = name
-    for node in graph.node:
-        if node.name.endswith("_bias") and node.name[: -len("_bias")] in node_map:
-            node_map[node.name] = node_map[node.name[: -len("_bias")]]
+    for add, gemm in bias_adds.items():
+        node_map[add] = node_map[gemm]
 
 
 def _deterministic_tensor_names(graph: onnx.GraphProto) -> None:
@@ -196,13 +170,8 @@ def _deterministic_tensor_names(graph: onnx.GraphProto) -> None:
         node.output[:] = [rename.get(t, t) for t in node.output]
 
 
-def prepare(model: onnx.ModelProto, native_depthwise: bool = False) -> Prepared:
-    """Canonical NCHW ONNX -> hls4ml-ready channels-last ONNX plus the node-name map.
-
-    Grouped Convs become dense Convs of the same name. native_depthwise=True keeps multiplier-1 depthwise
-    Convs for hls4ml's DepthwiseConv layer: only for a caller that lowers them with the Latency strategy
-    (hls4ml's Resource depthwise aborts in io_parallel and is wrong in io_stream).
-    """
+def prepare(model: onnx.ModelProto) -> Prepared:
+    """Legalized NCHW ONNX (after legalize-fpga) -> hls4ml-ready channels-last ONNX plus the node-name map."""
     from qonnx.core.modelwrapper import ModelWrapper
     from qonnx.transformation.channels_last import ConvertToChannelsLastAndClean
     from qonnx.transformation.fold_constants import FoldConstants
@@ -212,15 +181,13 @@ def prepare(model: onnx.ModelProto, native_depthwise: bool = False) -> Prepared:
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
     _set_batch_one(graph)
-    _fill_default_attributes(graph)
     node_map = _sanitize_names(graph)
     if has_quantization(graph):
         model = qdq_to_quant(model)
         graph = model.graph
-    _gemm_to_matmul_add(graph)
+    bias_adds = _quantized_gemm_to_matmul_add(graph)
     fold_quantized_constants(graph)
     drop_requantization(graph)
-    expand_grouped_convs(graph, native_depthwise)
     w = ModelWrapper(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -230,7 +197,7 @@ def prepare(model: onnx.ModelProto, native_depthwise: bool = False) -> Prepared:
         # Folding again turns the weight Transposes that channels-last inserted into initializers.
         for t in (FoldConstants(), InferShapes(), RemoveUnusedTensors()):
             w = w.transform(t)
-    _name_new_nodes(w.model.graph, node_map)
+    _name_new_nodes(w.model.graph, node_map, bias_adds)
     _deterministic_tensor_names(w.model.graph)
     for name in scaled_products(w.model.graph):
         node_map.pop(name, None)  # its hls4ml output is in integer units: nothing to compare per layer

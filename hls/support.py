@@ -4,7 +4,7 @@ hls4ml's ONNX frontend accepts some nodes and then mistranslates them (dilated c
 output size, `auto_pad` is ignored for Conv, padded pooling pads with zeros, Softmax on a non-last
 axis, broadcasting MatMul, GlobalAveragePool). Anything not known to be right is refused here with
 the op, node, attribute and a hint; the compile-time self-check is the second line of defence.
-Grouped and depthwise Convs are accepted: accelc.hls.prepare rewrites them exactly into dense Convs.
+Grouped and depthwise Convs are accepted: legalize-fpga's expand-grouped-conv rewrites them exactly into dense Convs.
 Already-quantized models (QDQ pairs, QONNX Quant nodes) are accepted where hls4ml keeps their integer
 grids (accelc.hls.quantized_import); a quantized constant counts as a constant weight or bias.
 """
@@ -51,7 +51,7 @@ def _const_value(value: ir.Value | None):
 
 
 def _spatial(node: ir.Node, kind: str) -> list[Problem]:
-    """What legalize-fpga (accelc.transforms) could not make explicit: it rewrites auto_pad, dilated Convs,
+    """What legalize-fpga (accelc.hls.legalize) could not make explicit: it rewrites auto_pad, dilated Convs,
     ceil_mode and AveragePool where exact, so what is left here is what it declined."""
     problems: list[Problem] = []
     rank = _rank(node.inputs[0])
@@ -70,7 +70,7 @@ def _spatial(node: ir.Node, kind: str) -> list[Problem]:
 
 def _group(node: ir.Node, group: int) -> list[Problem]:
     """Grouped/depthwise Convs are lowered exactly as dense Convs with a block-diagonal weight
-    (accelc.hls.grouped_conv); that needs the weight's shape to agree with the group count."""
+    (accelc.hls.legalize.expand_grouped_conv); that needs the weight's shape to agree with the group count."""
     hint = "a grouped Conv needs group >= 1 dividing C_in and C_out, and weights of shape (C_out, C_in/group, k...)"
     w = _const_value(node.inputs[1])
     if group < 1:
@@ -330,7 +330,7 @@ def _binary(node: ir.Node) -> list[Problem]:
 
 
 def _grouped_quantized(node: ir.Node) -> list[Problem]:
-    """accelc.hls.grouped_conv expands grouped Convs with a constant weight only, not a quantized one."""
+    """accelc.hls.legalize.expand_grouped_conv expands grouped Convs with a constant weight only, not a quantized one."""
     if _attr(node, "group", 1) != 1 and node.inputs[1] is not None and node.inputs[1].const_value is None and _is_const(
             node.inputs[1]):
         return [("a grouped Conv with quantized weights (the block-diagonal expansion needs a float constant)",

@@ -6,14 +6,17 @@ from accelc.hls.legalize.avgpool_to_conv import AvgPoolToConv
 from accelc.hls.legalize.clip_bounds import ClipBounds
 from accelc.hls.legalize.conv_transpose import ConvTransposeToConv
 from accelc.hls.legalize.dilated_conv import DilatedConv
+from accelc.hls.legalize.expand_grouped_conv import ExpandGroupedConv
 from accelc.hls.legalize.explicit_pads import ExplicitPads
 from accelc.hls.legalize.fold_pad import FoldPad
+from accelc.hls.legalize.gemm_to_matmul import GemmToMatMul
 from accelc.hls.legalize.global_pool import GlobalPool
 from accelc.hls.legalize.pipeline import FPGA_REWRITES, LegalizeFpga
 from accelc.hls.legalize.pool_ceil import PoolCeil
 from accelc.hls.legalize.prelu import PReluToRelu
 from accelc.hls.legalize.resize_constants import ResizeConstants
+from accelc.hls.legalize.spatial_defaults import SpatialDefaults
 
 __all__ = ["FPGA_REWRITES", "ActivationAttrs", "ArithConstants", "AvgPoolToConv", "ClipBounds", "ConvTransposeToConv",
-           "DilatedConv", "ExplicitPads", "FoldPad", "GlobalPool", "LegalizeFpga", "PReluToRelu", "PoolCeil",
-           "ResizeConstants"]
+           "DilatedConv", "ExpandGroupedConv", "ExplicitPads", "FoldPad", "GemmToMatMul", "GlobalPool", "LegalizeFpga",
+           "PReluToRelu", "PoolCeil", "ResizeConstants", "SpatialDefaults"]

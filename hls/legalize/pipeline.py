@@ -18,12 +18,15 @@ from accelc.hls.legalize.avgpool_to_conv import AvgPoolToConv
 from accelc.hls.legalize.clip_bounds import ClipBounds
 from accelc.hls.legalize.conv_transpose import ConvTransposeToConv
 from accelc.hls.legalize.dilated_conv import DilatedConv
+from accelc.hls.legalize.expand_grouped_conv import ExpandGroupedConv
 from accelc.hls.legalize.explicit_pads import ExplicitPads
 from accelc.hls.legalize.fold_pad import FoldPad
+from accelc.hls.legalize.gemm_to_matmul import GemmToMatMul
 from accelc.hls.legalize.global_pool import GlobalPool
 from accelc.hls.legalize.pool_ceil import PoolCeil
 from accelc.hls.legalize.prelu import PReluToRelu
 from accelc.hls.legalize.resize_constants import ResizeConstants
+from accelc.hls.legalize.spatial_defaults import SpatialDefaults
 from accelc.passes import AccelcPass, PassContext, PassResult, Pipeline, register
 from accelc.transforms.canonical.infer_shapes import InferShapes
 
@@ -34,6 +37,9 @@ FPGA_REWRITES: list[type[AccelcPass]] = [
     ExplicitPads, ConvTransposeToConv, GlobalPool, PoolCeil, AvgPoolToConv, FoldPad, DilatedConv, ResizeConstants,
     # Elementwise: PRelu may emit Mul-by-constant nodes, which arith-constants then puts in hls4ml's form.
     ActivationAttrs, ClipBounds, PReluToRelu, ArithConstants,
+    # The forms hls4ml's parser takes, on the final ops: grouped Convs (avgpool-to-conv makes depthwise ones) as
+    # dense ones, Gemm as MatMul + Add, and last every spatial attribute spelled out.
+    ExpandGroupedConv, GemmToMatMul, SpatialDefaults,
 ]
 
 

@@ -150,9 +150,10 @@ def test_trace_returns_every_traced_layer(emulator: Emulator, x: np.ndarray) -> 
         assert traced[layer["name"]].shape == (16, *layer["shape"])
     np.testing.assert_array_equal(outs[0], emulator.run([x])[0])
     np.testing.assert_array_equal(traced[layers[-1]["name"]].reshape(outs[0].shape), outs[0])
-    # the ONNX nodes the layers stand for: each canonical node's output is traced once
+    # the ONNX nodes the layers stand for, each traced once: the canonical nodes, and the MatMuls that
+    # legalize-fpga's gemm-to-matmul split off (verify skips those: the graph before legalize has none)
     mapped = [layer["onnx_node"] for layer in layers if layer["onnx_node"]]
-    assert sorted(mapped) == ["fc1", "fc2", "relu1"]
+    assert sorted(mapped) == ["fc1", "fc1_matmul", "fc2", "fc2_matmul", "relu1"]
 
 
 def test_verify_reports_per_layer_errors(art, x: np.ndarray) -> None:

@@ -2,10 +2,12 @@
 
 hls4ml 1.3's own depthwise layer is exact only for channel multiplier 1 with the Latency strategy (its
 Resource variant aborts in io_parallel and computes wrong numbers in io_stream; multiplier > 1 aborts or
-hangs), and it has no grouped conv at all, so accelc.hls.prepare expands every grouped Conv into a dense one.
-The fast tests check the rewrite numerically on the prepared ONNX; the slow ones compile hls4ml C
-simulations (three builds: a 2-D net in io_stream, the same net in io_parallel with hls4ml's native
-depthwise layer for the multiplier-1 conv, a 1-D net) and compare with ONNX Runtime, torch and the cpu target.
+hangs), and it has no grouped conv at all, so the legalize-fpga pass expand-grouped-conv
+(accelc.hls.legalize.expand_grouped_conv, tested on its own in tests/hls/legalize) expands every grouped Conv
+into a dense one. The fast tests here check the support check and that prepare keeps the expanded (and native)
+Convs, names and numbers; the slow ones compile hls4ml C simulations (three builds: a 2-D net in io_stream, the
+same net in io_parallel with hls4ml's native depthwise layer for the multiplier-1 conv, a 1-D net) and compare
+with ONNX Runtime, torch and the cpu target.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from qonnx.core.onnx_exec import execute_onnx
 from torch import nn
 
 import accelc
-from accelc.hls.grouped_conv import block_diagonal, expand_grouped_convs
+from accelc.hls.legalize import LegalizeFpga
+from accelc.hls.legalize.expand_grouped_conv import block_diagonal
 from accelc.hls.prepare import prepare
 from accelc.hls.support import fpga_supports
+from accelc.passes import PassContext
 from accelc.reference import Reference
 from accelc.transforms.canonical import Canonicalize, InferShapes
 
@@ -113,40 +117,22 @@ def conv_groups(model: onnx.ModelProto) -> dict[str, int]:
             for n in model.graph.node if n.op_type == "Conv"}
 
 
-# --- the rewrite itself (no hls4ml) -------------------------------------------------------------------------
+# --- through prepare (no hls4ml) ---------------------------------------------------------------------------
 
 
-def test_block_diagonal_weight_computes_the_grouped_conv() -> None:
-    conv = nn.Conv2d(4, 6, 3, groups=2, bias=False)
-    w = conv.weight.detach().numpy()
-    dense = block_diagonal(w, 2)
-    assert dense.shape == (6, 4, 3, 3)
-    np.testing.assert_array_equal(dense[:3, :2], w[:3])
-    np.testing.assert_array_equal(dense[3:, 2:], w[3:])
-    assert not dense[:3, 2:].any() and not dense[3:, :2].any()
-    x = torch.from_numpy(seeded((2, 4, 7, 7)))
-    with torch.no_grad():
-        got = torch.nn.functional.conv2d(x, torch.from_numpy(dense))
-        np.testing.assert_allclose(got.numpy(), conv(x).numpy(), rtol=0, atol=1e-5)
-    depthwise = np.arange(8 * 1 * 3, dtype=np.float32).reshape(8, 1, 3)  # 1-D, 4 channels, multiplier 2
-    dense = block_diagonal(depthwise, 4)
-    assert dense.shape == (8, 4, 3)
-    for o in range(8):
-        np.testing.assert_array_equal(dense[o, o // 2], depthwise[o, 0])
-        assert np.count_nonzero(np.delete(dense[o], o // 2, axis=0)) == 0
-    with pytest.raises(ValueError, match="group=4 does not divide the 6 output channels"):
-        block_diagonal(np.zeros((6, 1, 3, 3), np.float32), 4)
-
-
-@pytest.mark.parametrize("native", [False, True])
-def test_prepare_expands_grouped_convs_keeping_names_and_numbers(tmp_path, native: bool) -> None:
+@pytest.mark.parametrize("strategy", ["resource", "latency"])
+def test_prepare_keeps_the_expanded_convs_names_and_numbers(tmp_path, strategy: str) -> None:
     model = canonical(export(net_2d(), IN_2D, tmp_path / "g.onnx"))
     groups = conv_groups(model)
     assert sorted(groups.values()) == [1, 2, 4, 6]
-    prepared = prepare(model, native_depthwise=native)
+    legal = ir.from_proto(model)
+    LegalizeFpga(PassContext(target_options={"strategy": strategy}))(legal)
+    legalized = ir.to_proto(legal)
+    prepared = prepare(legalized)
     after = conv_groups(prepared.model)
     # Every Conv keeps its (sanitized) name and maps back to its canonical node: the per-layer trace aligns.
     assert sorted(prepared.node_names[n] for n in after) == sorted(groups)
+    native = strategy == "latency"
     depthwise_m1 = next(n for n, g in after.items() if groups[prepared.node_names[n]] == 4)
     for name, group in after.items():
         assert group == (4 if native and name == depthwise_m1 else 1), (name, group)
@@ -171,28 +157,6 @@ def test_prepare_expands_grouped_convs_keeping_names_and_numbers(tmp_path, nativ
         want = sess.run(None, {sess.get_inputs()[0].name: x})[0]
         got = execute_onnx(wrapper, {in_name: x})[out_name]
         np.testing.assert_allclose(got.reshape(want.shape), want, rtol=0, atol=1e-5)
-
-
-def test_expand_leaves_convs_it_cannot_rewrite_alone() -> None:
-    nodes = [
-        helper.make_node("Conv", ["x", "w_in"], ["a"], name="dynamic", group=2, kernel_shape=[1, 1]),
-        helper.make_node("Conv", ["a", "w_bad"], ["b"], name="bad", group=4, kernel_shape=[1, 1]),
-        helper.make_node("Conv", ["b", "w_ok"], ["y"], name="ok", group=2, kernel_shape=[1, 1]),
-    ]
-    graph = helper.make_graph(
-        nodes, "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 2, 2]),
-         helper.make_tensor_value_info("w_in", TensorProto.FLOAT, [4, 2, 1, 1])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-        [numpy_helper.from_array(np.ones((6, 1, 1, 1), np.float32), "w_bad"),
-         numpy_helper.from_array(np.ones((4, 3, 1, 1), np.float32), "w_ok")],
-    )
-    assert expand_grouped_convs(graph) == ["ok"]
-    ok = graph.node[2]
-    assert ok.input[1] != "w_ok" and next(a.i for a in ok.attribute if a.name == "group") == 1
-    dense = numpy_helper.to_array(next(i for i in graph.initializer if i.name == ok.input[1]))
-    assert dense.shape == (4, 6, 1, 1) and np.count_nonzero(dense) == 12
-    assert [next(a.i for a in n.attribute if a.name == "group") for n in graph.node[:2]] == [2, 4]
 
 
 # --- the support check --------------------------------------------------------------------------------------

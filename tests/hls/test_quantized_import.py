@@ -340,7 +340,7 @@ def test_qonnx_file_compiles_end_to_end_for_fpga_and_cpu(tmp_path) -> None:
 
 
 def test_grouped_conv_with_quantized_weights_is_refused() -> None:
-    """accelc.hls.grouped_conv expands grouped Convs with a float constant weight only."""
+    """accelc.hls.legalize.expand_grouped_conv expands grouped Convs with a float constant weight only."""
     nodes = [helper.make_node("DequantizeLinear", ["w", "sw", "zw"], ["wd"], name="w_dequantize"),
              helper.make_node("Conv", ["x", "wd"], ["y"], name="grouped", group=2, kernel_shape=[1, 1])]
     inits = [_t("w", np.ones((4, 2, 1, 1)), np.int8), _t("sw", 0.1), _t("zw", 0, np.int8)]

@@ -288,7 +288,7 @@ def test_verify_refuses_an_output_of_the_wrong_size(tmp_path: Path) -> None:
 
 API_BUG = (
     "compiler/__init__.py resolves names lazily, but `accelc.verify` is also a submodule: once "
-    "accelc.compile() has run (driver._self_check imports accelc.verify), the package attribute "
+    "accelc.compile() has run (the self-check imports accelc.check.fidelity), the package attribute "
     "`accelc.verify` is the module, so DESIGN.md's `accelc.verify(art, x)` raises TypeError"
 )
 
