@@ -330,7 +330,7 @@ def _binary(node: ir.Node) -> list[Problem]:
 
 
 def _grouped_quantized(node: ir.Node) -> list[Problem]:
-    """accelc.hls.legalize.expand_grouped_conv expands grouped Convs with a constant weight only, not a quantized one."""
+    """legalize-fpga's expand-grouped-conv expands grouped Convs with a constant weight only, not a quantized one."""
     if _attr(node, "group", 1) != 1 and node.inputs[1] is not None and node.inputs[1].const_value is None and _is_const(
             node.inputs[1]):
         return [("a grouped Conv with quantized weights (the block-diagonal expansion needs a float constant)",

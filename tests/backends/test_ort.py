@@ -124,7 +124,7 @@ def test_cpu_runner_threads_option(src: Path, tmp_path: Path) -> None:
 
 BATCH_ONE_BUG = (
     "a source ONNX file with a fixed batch of 1 cannot be compiled: frontend._fix_input keeps dim 0 = 1, "
-    "then the self-check (check.self_check) feeds 8 samples and onnxruntime's InvalidArgument escapes accelc.compile untyped"
+    "then the self-check feeds 8 samples and onnxruntime's InvalidArgument escapes accelc.compile untyped"
 )
 
 
