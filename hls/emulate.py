@@ -13,6 +13,7 @@ import ctypes
 import fcntl
 import hashlib
 import json
+import logging
 import re
 import shutil
 import subprocess
@@ -24,6 +25,8 @@ import numpy as np
 
 from accelc.cache import cache_root
 from accelc.errors import AccelcError
+
+log = logging.getLogger("accelc")
 
 EMULATOR_META = "accelc_emulator.json"
 # -O1: measured on this machine class (shared/MEASURED.md) to build 2x faster than hls4ml's -O3
@@ -66,16 +69,33 @@ def build_emulator(project_dir: Path, opt_flag: str = DEFAULT_OPT_FLAG) -> Emula
         return _build_unlocked(project_dir, opt_flag, key)
 
 
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _cached_library(done: Path) -> Path | None:
+    """The library a finished build recorded, if it is still the very file that build wrote. A library that
+    was overwritten or truncated since (or a record without a checksum, from an older accelc) is never loaded:
+    ctypes would crash or run other code; the caller rebuilds instead."""
+    try:
+        record = json.loads(done.read_text())
+        lib = Path(record["lib"])
+        if lib.exists() and _file_sha256(lib) == record["sha256"]:
+            return lib
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    log.warning("cached hls4ml emulator in %s does not match its checksum: rebuilding it", done.parent)
+    return None
+
+
 def _build_unlocked(project_dir: Path, opt_flag: str, key: str) -> EmulatorBuild:
     home = cache_root() / "emulators" / key
     done = home / "BUILD_OK"
-    if done.exists():
-        lib = Path(done.read_text().strip())
-        if lib.exists():
-            return EmulatorBuild(lib, 0.0, True, key)
+    if done.exists() and (lib := _cached_library(done)) is not None:
+        return EmulatorBuild(lib, 0.0, True, key)
     start = time.perf_counter()
     if home.exists():
-        shutil.rmtree(home)  # an interrupted earlier build
+        shutil.rmtree(home)  # an interrupted earlier build, or one whose library no longer matches
     home.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(project_dir, home, ignore=shutil.ignore_patterns("*.so", "tb_data"))
     script = home / "build_lib.sh"
@@ -90,7 +110,7 @@ def _build_unlocked(project_dir: Path, opt_flag: str, key: str) -> EmulatorBuild
     libs = sorted((home / "firmware").glob("*.so"))
     if not libs:
         raise AccelcError(f"the hls4ml emulator build in {home} produced no library (see build.log)")
-    done.write_text(str(libs[-1]))
+    done.write_text(json.dumps({"lib": str(libs[-1]), "sha256": _file_sha256(libs[-1])}))
     return EmulatorBuild(libs[-1], time.perf_counter() - start, False, key)
 
 

@@ -181,3 +181,19 @@ def test_emulator_without_its_weights_is_refused(emulator: Emulator, hls_dir: Pa
     shutil.copy(lib, lonely)
     with pytest.raises(AccelcError, match="no weights directory"):
         Emulator(lonely, emulator.meta)
+
+
+def test_a_corrupted_cached_emulator_is_rebuilt_not_loaded(hls_dir: Path, tmp_path: Path, monkeypatch,
+                                                           x: np.ndarray) -> None:
+    """A cached library overwritten after its build (disk trouble, a half-copied cache) must not reach ctypes:
+    its checksum no longer matches, so the next build rebuilds it. A cache of this test's own, so the library
+    the module's emulator has loaded is never touched."""
+    monkeypatch.setenv("ACCELC_CACHE_DIR", str(tmp_path / "cache"))
+    first = build_emulator(hls_dir)
+    assert first.cached is False
+    first.lib.write_bytes(b"\x7fELF not a library any more")
+    again = build_emulator(hls_dir)
+    assert again.cached is False and again.key == first.key
+    emulator = load_emulator(hls_dir)
+    np.testing.assert_allclose(emulator.run([x])[0], _reference(x), atol=ATOL)
+    assert build_emulator(hls_dir).cached is True  # and the rebuilt one is trusted again
