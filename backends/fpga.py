@@ -46,9 +46,13 @@ class FpgaTarget:
         return result.model, legalize.records
 
     def supports(self, model: ir.Model, options: dict | None = None) -> list[Unsupported]:
-        from accelc.hls.support import fpga_supports  # lazily: accelc.hls.support imports accelc.backends.base
+        from accelc.hls.project import backend_problem
+        from accelc.hls.support import fpga_supports
 
         options = options or {}
+        problem = backend_problem(options.get("backend"))
+        if problem:  # before any hls4ml work: the whole target is out, not a node
+            raise AccelcError(problem)
         return fpga_supports(model, options.get("backend", "vitis"), options.get("io_type"))
 
     def lower(self, model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None = None) -> dict:

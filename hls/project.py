@@ -24,6 +24,21 @@ log = logging.getLogger("accelc")
 
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado", "quartus": "Quartus", "oneapi": "oneAPI", "catapult": "Catapult"}
 PROJECT_NAME = "myproject"
+# hls4ml's oneAPI backend writes a CMake project built with Intel's icpx/SYCL, not the g++ build_lib.sh every
+# other backend writes: accelc cannot build its C simulation, so cannot check an artifact for it.
+NOT_EMULATED = {"oneapi": "hls4ml's oneAPI projects build with CMake and Intel's oneAPI compiler (icpx), which accelc "
+                          "does not drive; accelc checks every artifact in C simulation, so it cannot compile for it"}
+
+
+def backend_problem(backend: str | None) -> str | None:
+    """Why accelc cannot produce a checked artifact for this fpga backend (None: it can), known before any work."""
+    name = str(backend or "vitis").lower()
+    if name not in BACKENDS:
+        return f"unknown fpga backend '{backend}'; choose one of: {', '.join(BACKENDS)}"
+    if name in NOT_EMULATED:
+        usable = ", ".join(b for b in BACKENDS if b not in NOT_EMULATED)
+        return f"fpga backend '{name}': {NOT_EMULATED[name]}; use one of: {usable}"
+    return None
 
 
 @dataclass
