@@ -1,4 +1,13 @@
-"""Unstructured magnitude pruning: zero the smallest-magnitude weights of Conv/Gemm/MatMul layers."""
+"""Unstructured magnitude pruning: zero the smallest-magnitude weights of Conv/Gemm/MatMul layers.
+
+Global scope ranks raw magnitudes across layers, but no layer in the global pool is pruned beyond
+MAX_LAYER_SPARSITY (the rest of the budget goes to the others): raw magnitudes differ between layers by orders of
+magnitude (BatchNorm folding rescales a Conv by gamma/sigma), and one threshold can empty a whole layer. `layers=`
+may ask for more on a named layer. Normalizing each layer's magnitudes before ranking (NNCF, Torch-Pruning) was
+measured on the digits CNN and lost accuracy: 80 % -> 0.167 test accuracy with RMS-normalized scores, 0.46 with
+max-normalized, 0.731 with raw magnitudes (float 0.982): it prunes the small first Conv as hard as the large
+Dense layers.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +19,7 @@ import onnx_ir as ir
 from accelc.transforms.compress._measure import weight_of
 
 PRUNABLE = ("Conv", "Gemm", "MatMul")
+MAX_LAYER_SPARSITY = 0.95  # global scope: a layer keeps at least 5 % of its weights
 
 
 def prunable_layers(model: ir.Model) -> list[ir.Node]:
@@ -23,6 +33,29 @@ def _smallest(magnitudes: np.ndarray, k: int) -> np.ndarray:
     if k > 0:
         mask[np.argsort(magnitudes, kind="stable")[:k]] = True
     return mask
+
+
+def _global_masks(weights: list[np.ndarray], names: list[str], sparsity: float) -> dict[str, np.ndarray]:
+    """Exactly round(sparsity * total) zeros over the pooled layers (fewer only when every layer is at its
+    ceiling): the smallest magnitudes, taken in ascending order while their layer is under its ceiling."""
+    scores = [np.abs(w).ravel() for w in weights]
+    # The greedy walk in ascending order that skips full layers takes, per layer, only its smallest weights up to
+    # its ceiling: so the chosen set is the `wanted` smallest among each layer's `cap` smallest.
+    eligible = []
+    for s in scores:
+        e = np.zeros(s.size, dtype=bool)
+        e[np.argsort(s, kind="stable")[: int(np.floor(MAX_LAYER_SPARSITY * s.size))]] = True
+        eligible.append(e)
+    flat, ok = np.concatenate(scores), np.concatenate(eligible)
+    wanted = min(int(round(sparsity * flat.size)), int(ok.sum()))
+    chosen = np.zeros(flat.size, dtype=bool)
+    candidates = np.flatnonzero(ok)
+    chosen[candidates[np.argsort(flat[candidates], kind="stable")[:wanted]]] = True
+    masks, start = {}, 0
+    for name, s in zip(names, scores):
+        masks[name] = chosen[start : start + s.size]
+        start += s.size
+    return masks
 
 
 def magnitude_prune(model: ir.Model, sparsity: float, scope: str = "global", exclude: Collection[str] = (),
@@ -40,13 +73,7 @@ def magnitude_prune(model: ir.Model, sparsity: float, scope: str = "global", exc
     masks: dict[str, np.ndarray] = {}
     pooled = [n for n in unique if n.name not in overrides and scope == "global"]
     if pooled:
-        flat = np.concatenate([np.abs(weight_of(n)).ravel() for n in pooled])
-        mask = _smallest(flat, int(round(sparsity * flat.size)))
-        start = 0
-        for n in pooled:
-            size = weight_of(n).size
-            masks[n.name] = mask[start : start + size]
-            start += size
+        masks.update(_global_masks([weight_of(n) for n in pooled], [n.name for n in pooled], sparsity))
     for n in unique:
         if n.name not in masks:
             w = np.abs(weight_of(n)).ravel()

@@ -6,7 +6,7 @@ import numpy as np
 import onnx_ir as ir
 import pytest
 from _transform_models import const, make, rand
-from onnx import helper
+from onnx import TensorProto, helper, numpy_helper
 
 from accelc.errors import PassError
 from accelc.passes import PassContext, create_pass, run_passes
@@ -128,3 +128,27 @@ def test_channel_mode_warns_about_blocked_layers_but_not_the_classifier():
     assert "fc_Gemm" in record.stats["skipped"]  # its channels are the model's outputs: recorded ...
     assert not any("fc_Gemm" in w for w in record.warnings)  # ... but expected, so no warning
     assert record.stats["layers"]["conv1_Conv"]["channels_after"] == 4 and record.modified
+
+
+def test_global_pruning_never_empties_a_layer() -> None:
+    """One layer's weights 1000x smaller than the rest (as BatchNorm folding can leave them): a single global
+    magnitude threshold would zero all of it; the per-layer ceiling keeps its largest 5 %."""
+    from accelc.transforms.compress.magnitude_pruning import MAX_LAYER_SPARSITY, magnitude_prune
+
+    rng = np.random.default_rng(0)
+    w1 = (rng.standard_normal((16, 8)) * 1e-3).astype(np.float32)
+    w2 = rng.standard_normal((16, 16)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w1"], ["h"], name="small"),
+         helper.make_node("MatMul", ["h", "w2"], ["y"], name="large")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 16])],
+        [numpy_helper.from_array(w1.T.copy(), "w1"), numpy_helper.from_array(w2, "w2")])
+    model = ir.from_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    stats = magnitude_prune(model, 0.5)
+    assert stats["layers"]["small"]["sparsity"] <= MAX_LAYER_SPARSITY
+    assert stats["layers"]["small"]["zeros"] < stats["layers"]["small"]["weights"]
+    assert stats["sparsity"] == 0.5  # the budget went to the other layer
+    # layers= may still ask for more on a named layer
+    model = ir.from_proto(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    assert magnitude_prune(model, 0.5, overrides={"small": 0.99})["layers"]["small"]["sparsity"] > MAX_LAYER_SPARSITY
