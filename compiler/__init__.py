@@ -17,6 +17,8 @@ _EXPORTS = {
     "verify": "accelc.check.fidelity",
     "FidelityReport": "accelc.check.fidelity",
     "AccelcError": "accelc.errors",
+    "AccelcWarning": "accelc.errors",
+    "InputRangeWarning": "accelc.errors",
     "ArtifactError": "accelc.errors",
     "ModelLoadError": "accelc.errors",
     "PassError": "accelc.errors",

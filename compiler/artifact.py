@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from accelc.errors import AccelcError, ArtifactError
-from accelc.spec import TensorSpec
+from accelc.errors import AccelcError, ArtifactError, InputRangeWarning
+from accelc.spec import BatchNote, TensorSpec
+
+log = logging.getLogger("accelc")
 
 MANIFEST = "manifest.json"
 MODEL = "model.onnx"
@@ -42,6 +46,12 @@ class Artifact:
         return [TensorSpec.from_dict(d) for d in self.manifest["outputs"]]
 
     @property
+    def batch(self) -> BatchNote | None:
+        """The batch the model was exported with and whether it runs any number of samples (None: a symbolic
+        batch, or an artifact from before the note)."""
+        return BatchNote.from_dict(self.manifest.get("batch"))
+
+    @property
     def reference_path(self) -> Path:
         ref = self.path / REFERENCE
         return ref if ref.exists() else self.path / MODEL
@@ -55,7 +65,8 @@ class Artifact:
         return self._runner
 
     def as_inputs(self, x: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
-        """Check and batch user inputs: each must match its input's per-sample shape (source layout)."""
+        """Check and batch user inputs: each must match its input's per-sample shape (source layout). Returned in
+        the compiled graph's axis order (an NHWC input whose layout Transpose was absorbed: NCHW)."""
         xs = list(x) if isinstance(x, (list, tuple)) else [x]
         if len(xs) != len(self.inputs):
             raise AccelcError(f"the model takes {len(self.inputs)} input(s), got {len(xs)}")
@@ -68,13 +79,42 @@ class Artifact:
             if tuple(arr.shape[1:]) != sample:
                 raise AccelcError(f"input '{spec.name}' has shape {tuple(arr.shape)}, expected (N, "
                                   f"{', '.join(map(str, sample))}) in {spec.layout} layout")
-            out.append(np.ascontiguousarray(arr))
+            out.append(np.ascontiguousarray(spec.to_graph(arr)))
+        if out and self.batch is not None and (why := self.batch.refusal(len(out[0]))):
+            raise AccelcError(why)  # every target: the fpga emulator would run it sample by sample regardless
         return out
 
-    def predict(self, x: np.ndarray | list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-        """Run the artifact: arrays in the source layout (NCHW for torch models) in and out."""
-        ys = self.runner.run(self.as_inputs(x))
+    def predict(self, x: np.ndarray | list[np.ndarray], strict: bool = False) -> np.ndarray | list[np.ndarray]:
+        """Run the artifact: arrays in the source layout (NCHW for torch models, NHWC for Keras) in and out.
+
+        fpga: inputs beyond what their fixed-point type holds saturate; that gives an InputRangeWarning (and a
+        log line), or with strict=True an AccelcError before anything runs."""
+        inputs = self.as_inputs(x)
+        problems = self.range_problems(inputs)
+        if problems:
+            message = "; ".join(problems)
+            if strict:
+                raise AccelcError(message)
+            log.warning(message)
+            warnings.warn(message, InputRangeWarning, stacklevel=2)
+        ys = self.runner.run(inputs)
         return ys[0] if len(ys) == 1 else ys
+
+    def range_problems(self, inputs: list[np.ndarray]) -> list[str]:
+        """One line per input with values outside the range its type holds (the manifest's `input_range`)."""
+        problems = []
+        for spec, arr, bounds in zip(self.inputs, inputs, self.manifest["target"].get("input_range") or []):
+            if not bounds or not arr.size:
+                continue
+            lo, hi = bounds
+            outside = int(np.count_nonzero((arr < lo) | (arr > hi) | ~np.isfinite(arr)))
+            if outside:
+                largest = float(np.max(np.abs(arr[np.isfinite(arr)]))) if np.isfinite(arr).any() else float("inf")
+                problems.append(
+                    f"{outside} of {arr.size} values of input '{spec.name}' are outside [{lo:g}, {hi:g}], the range "
+                    f"its fixed-point type holds (largest |value| {largest:.4g}): they saturate, so the outputs are "
+                    "off; recompile with calibration data of the real range (--calibration/--dataset)")
+        return problems
 
     def __repr__(self) -> str:
         return f"Artifact({str(self.path)!r}, target={self.target!r})"

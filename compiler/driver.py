@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import shutil
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import numpy as np
 from accelc import __version__
 from accelc.artifact import FORMAT_VERSION, MODEL, REFERENCE, Artifact, load, write_atomically, write_manifest
 from accelc.cache import cache_root
-from accelc.errors import AccelcError, UnsupportedOpError, VerificationError
+from accelc.errors import AccelcError, AccelcWarning, UnsupportedOpError, VerificationError
+from accelc.spec import with_absorbed_layouts
 
 # The heavy modules (onnx-ir, ONNX Runtime, torch, hls4ml) are imported inside compile(), after the
 # cache lookup, so that an unchanged model recompiles in well under a second.
@@ -117,7 +119,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         if not force:
             cached = _reuse(out, key)
             if cached is not None:
-                return cached
+                return _warned(cached)
 
     import onnx_ir as ir
 
@@ -131,7 +133,7 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     if key is None:
         key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration, self_check)
         if not force and (cached := _reuse(out, key)) is not None:
-            return cached
+            return _warned(cached)
     model = loaded.model
     if isinstance(calibration, str):
         # A dataset name: its training split calibrates (verify uses the test split, so it stays unseen).
@@ -141,6 +143,9 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     context = PassContext(calibration=calibration, target=target, target_options=options)
     canon = Canonicalize(context)
     canon(model)
+    inputs = with_absorbed_layouts(loaded.inputs, model.metadata_props)  # absorb-input-layout's perms, if any
+    if calibration is not None:  # the graph's passes and the lowering read it in the graph's axis order
+        context.calibration = inputs[0].to_graph(np.asarray(calibration, dtype=np.float32))
     reference = ir.to_proto(model)
     context.reference = reference
     records = []
@@ -160,13 +165,14 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         "cache_key": key,
         "source": {"path": loaded.source, "sha256": loaded.sha256, "kind": loaded.kind},
         "target": {"name": target, "options": options},
-        "inputs": [s.to_dict() for s in loaded.inputs],
+        "inputs": [s.to_dict() for s in inputs],
         "outputs": [s.to_dict() for s in loaded.outputs],
+        **({"batch": loaded.batch.to_dict()} if loaded.batch else {}),  # a batch fixed at export: freed or why not
         "canonicalize": [r.to_dict() for r in canon.records],
         "passes": [r.to_dict() for r in records],
         "legalize": [r.to_dict() for r in legal_records if r.modified and r.name != "infer-shapes"],
     }
-    calib_list = [np.asarray(calibration, dtype=np.float32)] if calibration is not None else None
+    calib_list = [context.calibration] if calibration is not None else None
 
     def build(tmp: Path) -> None:
         from accelc.check.self_check import run_self_check
@@ -195,7 +201,15 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
 
     write_atomically(out, build)
     _store_in_cache(out, key)
-    return load(out)
+    return _warned(load(out))
+
+
+def _warned(art: Artifact) -> Artifact:
+    """The artifact's warnings (e.g. fixed-point ranges from random inputs) as Python warnings, for API users;
+    the CLI prints them from the manifest instead. Every compile says them, a cached one too."""
+    for message in art.manifest.get("warnings", []):
+        warnings.warn(message, AccelcWarning, stacklevel=3)
+    return art
 
 
 def _reuse(out: Path, key: str) -> Artifact | None:

@@ -7,16 +7,19 @@ import onnx
 import onnxruntime as ort
 
 from accelc.errors import AccelcError
+from accelc.spec import BatchNote
 
 
 def run_batched(session: ort.InferenceSession, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-    """session.run, also for a model exported with a fixed batch (e.g. 1): run it chunk by chunk."""
+    """session.run, also for a model whose batch stayed fixed at export (canonicalization frees it unless an op
+    mixes samples): a multiple of that batch runs chunk by chunk, any other number is refused saying why."""
     fixed = session.get_inputs()[0].shape[0]
     n = next(iter(feeds.values())).shape[0]
     if not isinstance(fixed, int) or fixed <= 0 or n == fixed:
         return session.run(None, feeds)
     if n % fixed:
-        raise AccelcError(f"the model was exported with a fixed batch of {fixed}; got {n} samples")
+        note = BatchNote.from_metadata(session.get_modelmeta().custom_metadata_map) or BatchNote(fixed, False)
+        raise AccelcError(note.refusal(n) or f"the model was exported with a fixed batch of {fixed}; got {n} samples")
     parts = [session.run(None, {k: v[i : i + fixed] for k, v in feeds.items()}) for i in range(0, n, fixed)]
     return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
 

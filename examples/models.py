@@ -30,7 +30,8 @@ class MLP(nn.Module):
 class LeNet(nn.Module):
     """LeNet-5 as in the Caffe MNIST example (20/50 filters, 500 hidden); N x 1 x 28 x 28 in.
 
-    The output is log-probabilities (log_softmax over the 10 classes).
+    The output is log-probabilities (log_softmax over the 10 classes). The forward is the seed document's, as
+    written: `x.view(-1, 4*4*50)` before fc1 (the exporter writes it as a Reshape to a Constant [-1, 800]).
     """
 
     def __init__(self) -> None:
@@ -44,7 +45,7 @@ class LeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(F.relu(self.conv1(x)))  # 20 x 12 x 12
         x = self.pool(F.relu(self.conv2(x)))  # 50 x 4 x 4
-        x = torch.flatten(x, 1)  # 800
+        x = x.view(-1, 4 * 4 * 50)  # 800
         x = F.relu(self.fc1(x))
         return F.log_softmax(self.fc2(x), dim=1)
 

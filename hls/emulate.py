@@ -80,10 +80,12 @@ def _cached_library(done: Path) -> Path | None:
     try:
         record = json.loads(done.read_text())
         lib = Path(record["lib"])
-        if lib.exists() and _file_sha256(lib) == record["sha256"]:
-            return lib
+        expected = record["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
-        pass
+        log.debug("cached hls4ml emulator in %s has no checksum record (an older accelc): rebuilding it", done.parent)
+        return None
+    if lib.exists() and _file_sha256(lib) == expected:
+        return lib
     log.warning("cached hls4ml emulator in %s does not match its checksum: rebuilding it", done.parent)
     return None
 

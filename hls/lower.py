@@ -14,7 +14,7 @@ from accelc.errors import AccelcError
 from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, save_meta
 from accelc.hls.extensions import register as register_extensions
 from accelc.hls.multipliers import multipliers
-from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY
+from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY, type_range
 from accelc.hls.prepare import prepare
 from accelc.hls.project import BACKENDS, FpgaOptions, build_config, write_project
 from accelc.hls.synth import synthesis_command, synthesize
@@ -34,6 +34,11 @@ def observed_ranges(model_proto, calibration: list[np.ndarray] | None, seed: int
     ranges = {k: float(np.max(np.abs(v))) if v.size else 0.0 for k, v in outs.items()}
     inputs = {n: float(np.max(np.abs(x))) for n, x in zip(ref.input_names, calibration)}
     return ranges, inputs
+
+
+RANDOM_RANGES_WARNING = (
+    "no calibration data: the fixed-point ranges come from N(0,1) inputs; if real inputs are larger (e.g. raw "
+    "pixels), pass --calibration X.npy or --dataset NAME (API: calibration=): predict warns about inputs beyond them")
 
 
 def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: list[np.ndarray] | None) -> dict:
@@ -67,7 +72,15 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
     layers = {name: c.get("Precision", {}) for name, c in cfg["LayerName"].items() if name in real}
     strategies = {name: c["Strategy"] for name, c in cfg["LayerName"].items() if "Strategy" in c}
     synthesis = synthesize(hls_dir, opts.backend) if options.get("synth") else None
+    default = cfg["Model"]["Precision"]["default"]
+    input_types = [cfg["LayerName"].get(i.name, {}).get("Precision", {}).get("result", default)
+                   for i in prepared.model.graph.input]
+    source = "user" if opts.precision else ("calibration" if calibration is not None else "random")
+    warnings = [RANDOM_RANGES_WARNING] if source == "random" else []
     return {
+        "warnings": warnings,
+        # What each input's fixed-point type holds: Artifact.predict warns about (or refuses) inputs beyond it.
+        "input_range": [list(r) if (r := type_range(t)) else None for t in input_types],
         "synthesis": synthesis,
         "backend": opts.backend,
         "hls4ml_backend": BACKENDS[opts.backend],
@@ -81,7 +94,7 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
         "precision": layers,
         "multipliers": multipliers(hls_dir),
         "fixed_width": min([opts.policy.width, *opts.layer_widths.values()]) if opts.precision is None else None,
-        "precision_source": "user" if opts.precision else ("calibration" if calibration is not None else "random"),
+        "precision_source": source,
         "emulator": {"key": build.key, "opt_flag": DEFAULT_OPT_FLAG, "cached": build.cached,
                      "build_seconds": round(build.seconds, 2), "convert_seconds": round(t1 - t0, 2)},
     }

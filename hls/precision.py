@@ -8,6 +8,7 @@ Results saturate instead of wrapping, so an unexpected outlier clips rather than
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from accelc.fpga_rules import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY, integer_bits  # noqa: F401 - re-exported
@@ -43,3 +44,19 @@ def accum_type(max_abs: float, policy: PrecisionPolicy) -> str:
 def weight_type(max_abs: float, policy: PrecisionPolicy) -> str:
     # Weights are exact constants: no headroom needed, round to nearest.
     return fixed(policy.weight_width, integer_bits(max_abs, 0), "RND", "SAT")
+
+
+_TYPE = re.compile(r"^(?:ap_)?(u?)(fixed|int)<\s*(\d+)\s*(?:,\s*(-?\d+))?")
+
+
+def type_range(hls_type: str) -> tuple[float, float] | None:
+    """[lo, hi] an hls4ml fixed/int type holds (fixed<W,I>: -2^(I-1) .. 2^(I-1) - 2^(I-W)); None if not one."""
+    m = _TYPE.match(str(hls_type).strip())
+    if not m:
+        return None
+    unsigned, kind, width = m.group(1) == "u", m.group(2), int(m.group(3))
+    ints = width if kind == "int" else int(m.group(4) if m.group(4) is not None else width)
+    lsb = 2.0 ** (ints - width)
+    if unsigned:
+        return 0.0, 2.0**ints - lsb
+    return -(2.0 ** (ints - 1)), 2.0 ** (ints - 1) - lsb

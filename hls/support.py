@@ -18,6 +18,7 @@ import onnx_ir as ir
 
 from accelc.errors import Unsupported
 from accelc.hls.quantized_import import constant_source, is_quantization_node, quant_problems
+from accelc.transforms.canonical.reduce_to_pool import reduce_axes
 
 TARGET = "fpga"
 # A check's finding: the problem, or (problem, hint).
@@ -226,6 +227,15 @@ def _global_pool(node: ir.Node) -> list[Problem]:
              "give the model a static input shape (input_shape=...) so it becomes a full-map pool")]
 
 
+def _reduction(node: ir.Node) -> list[Problem]:
+    """What canonicalize's reduce-to-pool left (it makes a mean/max/sum over all spatial axes a global pool)."""
+    axes, rank = reduce_axes(node), _rank(node.inputs[0])
+    over = "non-constant axes" if axes is None else f"axes {axes}" if axes else "all axes"
+    return [(f"{node.op_type} over {over} of a rank-{rank} tensor (hls4ml has no reduction layer)", "only a mean, "
+             "max or sum over all spatial axes is lowered, as global pooling: x.mean((2, 3)), x.amax((2, 3)), "
+             "x.sum((2, 3)), x.mean(2) after a Conv1d")]
+
+
 def _gemm(node: ir.Node) -> list[str]:
     problems = []
     if _attr(node, "transA", 0):
@@ -288,6 +298,15 @@ def _stream_axis(node: ir.Node) -> list[Problem]:
 
 def _flatten(node: ir.Node) -> list[str]:
     return [] if _attr(node, "axis", 1) == 1 else [f"axis={_attr(node, 'axis')} (only axis=1)"]
+
+
+def _transpose(node: ir.Node) -> list[Problem]:
+    """canonicalize removes the layout Transposes it can prove are only that (cancelling pairs, one at an input,
+    one before Flatten -> Dense); a Transpose left here really moves data inside the model."""
+    perm = _attr(node, "perm")
+    shown = list(perm) if perm is not None else "reversed axes"
+    return [(f"a Transpose (perm={shown}) that moves data inside the model (canonicalization absorbs layout "
+             "Transposes only at an input, before Flatten -> Dense, and where pairs cancel)", HINTS["Transpose"])]
 
 
 def _reshape(node: ir.Node) -> list[str]:
@@ -411,12 +430,15 @@ CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
     "Pad": _pad,
     "GlobalAveragePool": _global_pool,
     "GlobalMaxPool": _global_pool,
+    **dict.fromkeys(("ReduceMean", "ReduceMax", "ReduceSum", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+                     "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"), _reduction),
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Softmax": _last_axis,
     "LogSoftmax": _last_axis,  # accelc's hls4ml extension layer
     "Flatten": _flatten,
     "Reshape": _reshape,
+    "Transpose": _transpose,
     "Add": _binary,
     "Sub": _binary,
     "Mul": _binary,
@@ -435,7 +457,7 @@ CHECKS: dict[str, Callable[[ir.Node], list[Problem]]] = {
 }
 
 HINTS = {
-    "Transpose": "layout changes are not lowered; keep the model in its export layout",
+    "Transpose": "keep the model in one layout (no permute/transpose between layers), or transpose on the host",
     "Mean": "not lowered (hls4ml has no ONNX Mean handler); use Add and a Mul by 1/n",
 }
 

@@ -38,7 +38,7 @@ def run_self_check(art: Artifact, calibration: np.ndarray | None) -> FidelityRep
     # is in that pass's own stats, and `accelc verify` compares with the model before the passes.
     lowered = art.path / MODEL
     report = verify(art, x, per_layer=False, against=lowered)
-    ref_scale = max(1.0, float(np.max(np.abs(Reference(onnx.load(str(lowered))).run(x)[0]))))
+    ref_scale = max(1.0, float(np.max(np.abs(Reference(onnx.load(str(lowered))).run(art.as_inputs(x))[0]))))
     rtol = self_check_rtol(art)
     tol = rtol * ref_scale
     report.thresholds = {"atol": tol}

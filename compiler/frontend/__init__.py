@@ -1,11 +1,14 @@
-"""Model import: ONNX, QONNX, TorchScript, torch.export and nn.Module sources -> one onnx-ir model (opset >= 13).
+"""Model import: ONNX, QONNX, TorchScript, torch.export, nn.Module and Keras sources -> one onnx-ir model
+(opset >= 13).
 
-One loader per source kind: pytorch (TorchScript, torch.export, nn.Module), qonnx (QONNX files as QDQ); onnx
-files are read here; interface turns the resulting proto into what the pipeline needs (LoadedModel).
+One loader per source kind: pytorch (TorchScript, torch.export, nn.Module), qonnx (QONNX files as QDQ), keras
+(.keras files and keras.Model objects, channels-last); onnx files are read here; interface turns the resulting
+proto into what the pipeline needs (LoadedModel).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Sequence
@@ -17,13 +20,14 @@ import onnx
 from accelc.errors import ModelLoadError
 from accelc.frontend.common import MIN_OPSET, failing_as, normalize_shapes
 from accelc.frontend.interface import LoadedModel, finish
+from accelc.frontend.keras import H5_SUFFIXES, export_keras, is_keras_model, load_keras_file
 from accelc.frontend.pytorch import export_module, load_exported, load_pt
 from accelc.frontend.qonnx import from_qonnx, is_qonnx
-from accelc.spec import parse_shape
+from accelc.spec import channels_last_layout, parse_shape
 
 __all__ = ["MIN_OPSET", "LoadedModel", "load", "parse_shape"]
 
-_SUFFIXES = ".onnx, .pt/.pth (TorchScript), or .pt2 (torch.export)"
+_SUFFIXES = ".onnx, .pt/.pth (TorchScript), .pt2 (torch.export) or .keras (Keras 3)"
 
 
 def load(
@@ -31,8 +35,13 @@ def load(
     input_shape: Sequence[int] | Sequence[Sequence[int]] | str | None = None,
     trust_pickle: bool = False,
 ) -> LoadedModel:
-    """Import a model file (.onnx, .pt/.pth, .pt2) or an nn.Module; failures raise a ModelLoadError."""
+    """Import a model file (.onnx, .pt/.pth, .pt2, .keras), an nn.Module or a keras.Model; failures raise a
+    ModelLoadError. A Keras model's input shapes are channels-last, as Keras takes them."""
     shapes = normalize_shapes(input_shape)
+    if is_keras_model(source):  # before nn.Module: on the torch backend a keras.Model is an nn.Module too
+        name = f"<keras.Model {type(source).__name__}>"
+        proto, shapes = export_keras(source, shapes, name)
+        return _keras(finish(proto, shapes, name, hashlib.sha256(proto.SerializeToString()).hexdigest(), "keras"))
     if not isinstance(source, (str, os.PathLike)):
         proto = export_module(source, shapes, "nn.Module")
         sha = hashlib.sha256(proto.SerializeToString()).hexdigest()
@@ -41,9 +50,12 @@ def load(
     if not path.is_file():
         raise ModelLoadError(f"no such file: '{path}'")
     suffix = path.suffix.lower()
-    if suffix not in (".onnx", ".pt", ".pth", ".pt2"):
+    if suffix not in (".onnx", ".pt", ".pth", ".pt2", ".keras", *H5_SUFFIXES):
         raise ModelLoadError(f"unsupported model file '{path.name}': expected {_SUFFIXES}")
     data = path.read_bytes()
+    if suffix == ".keras" or suffix in H5_SUFFIXES:
+        proto, shapes = export_keras(load_keras_file(path, data, trust_pickle), shapes, path.name)
+        return _keras(finish(proto, shapes, str(path), hashlib.sha256(data).hexdigest(), "keras"))
     if suffix == ".onnx":
         with failing_as(f"{path.name} is not a valid ONNX model (expected an ONNX ModelProto file)"):
             proto, kind = onnx.load(str(path)), "onnx"  # by path, so that external data next to it is found
@@ -55,3 +67,11 @@ def load(
     else:
         proto, shapes, kind = load_pt(path, data, shapes, trust_pickle)
     return finish(proto, shapes, str(path), hashlib.sha256(data).hexdigest(), kind)
+
+
+def _keras(loaded: LoadedModel) -> LoadedModel:
+    """Keras tensors are channels-last: the interface says so (NHWC inputs, NHWC conv outputs)."""
+    def relabel(specs):
+        return [dataclasses.replace(s, layout=channels_last_layout(len(s.shape))) for s in specs]
+
+    return dataclasses.replace(loaded, inputs=relabel(loaded.inputs), outputs=relabel(loaded.outputs))

@@ -1,5 +1,6 @@
-"""From an ONNX proto to what the pipeline needs: opset >= 13, static input shapes but a free batch, the
-interface (inputs/outputs as TensorSpecs), an onnx-ir model."""
+"""From an ONNX proto to what the pipeline needs: opset >= 13, static input shapes but a free batch (a batch fixed
+at export stays as exported here: canonicalization frees it where no op mixes samples, and LoadedModel.batch
+says what became of it), the interface (inputs/outputs as TensorSpecs), an onnx-ir model."""
 
 from __future__ import annotations
 
@@ -12,19 +13,26 @@ import onnx_ir as ir
 
 from accelc.errors import ModelLoadError
 from accelc.frontend.common import MIN_OPSET, SHAPE_HINT, Shape, Shapes, failing_as
-from accelc.spec import TensorSpec, layout_for_rank
+from accelc.spec import BatchNote, TensorSpec, layout_for_rank
 
 
 @dataclass
 class LoadedModel:
     """An imported model plus what the rest of the pipeline needs to know about its interface."""
 
-    model: ir.Model  # opset >= 13; graph inputs carry static shapes except possibly a symbolic batch dim
+    model: ir.Model  # opset >= 13; graph inputs carry static shapes except possibly a symbolic batch dim (a
+    # batch fixed at export stays static here; canonicalization frees it where no op mixes samples)
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     source: str  # path string, or "<nn.Module ClassName>"
     sha256: str  # of the source file; for an nn.Module, of the exported ONNX bytes
     kind: str  # "onnx" | "torchscript" | "torch.export" | "nn.Module" | "pickled nn.Module"
+
+    @property
+    def batch(self) -> BatchNote | None:
+        """A batch baked into the inputs at export (their dim 0 stays static at load): once canonicalization ran,
+        whether it was freed (free-batch) or is kept, and which node needs it; None for a symbolic batch."""
+        return BatchNote.from_metadata(self.model.metadata_props)
 
 
 def finish(proto: onnx.ModelProto, shapes: Shapes, src: str, sha: str, kind: str) -> LoadedModel:
@@ -50,7 +58,8 @@ def finish(proto: onnx.ModelProto, shapes: Shapes, src: str, sha: str, kind: str
 
 
 def _fix_input(value: onnx.ValueInfoProto, shape: Shape | None, name: str) -> TensorSpec:
-    """Make the graph input's dims static, keeping a symbolic batch dim (any batch at run time)."""
+    """Make the graph input's dims static, keeping a symbolic batch dim (any batch at run time). A given shape
+    must match the model's dims after the batch; a batch the model was exported with is kept (not the given one)."""
     dims = value.type.tensor_type.shape.dim
     static = tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
     if shape is None:
@@ -60,10 +69,12 @@ def _fix_input(value: onnx.ValueInfoProto, shape: Shape | None, name: str) -> Te
             raise ModelLoadError(f"{name}: input '{value.name}' has {what}; {SHAPE_HINT}")
         shape = (static[0] or 1, *static[1:])  # a symbolic batch is reported as 1
     elif static and (
-        len(static) != len(shape) or any(s not in (None, g) for s, g in zip(static, shape, strict=True))
+        len(static) != len(shape) or any(s not in (None, g) for s, g in zip(static[1:], shape[1:], strict=True))
     ):
         shown = tuple("?" if s is None else s for s in static)
         raise ModelLoadError(f"{name}: input '{value.name}' has shape {shown}, but {shape} was given")
+    elif static and static[0] is not None:
+        shape = (static[0], *shape[1:])  # the batch it was exported with: canonicalization frees it if it can
     for i, size in enumerate(shape):
         dim = dims[i] if i < len(dims) else dims.add()
         if i == 0 and (not static or static[0] is None):

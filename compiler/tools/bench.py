@@ -68,7 +68,8 @@ def _ort_without_spinning(art) -> Callable[[np.ndarray], np.ndarray]:
     name = sess.get_inputs()[0].name
 
     def run(x: np.ndarray) -> np.ndarray:
-        return run_batched(sess, {name: np.ascontiguousarray(x, dtype=np.float32)})[0]  # fixed-batch models too
+        # as_inputs: the source layout in (an absorbed NHWC input is transposed), fixed-batch models too
+        return run_batched(sess, {name: art.as_inputs(x)[0]})[0]
 
     return run
 

@@ -1,4 +1,6 @@
-"""The `accelc` command line: compile, verify, run, inspect. Errors are one line; exit 2 input, 1 verify."""
+"""The `accelc` command line: compile, verify, run, inspect. An error is `accelc: error: SUMMARY` (plus indented
+lines for a refusal of several nodes: one per op and reason, capped; --debug lists every node and the traceback);
+exit 2 input, 1 verify (and inspect: a node would be refused)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 import logging
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -14,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from accelc.errors import AccelcError
+from accelc.errors import AccelcError, AccelcWarning, UnsupportedOpError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="accelc: compile PyTorch/ONNX models for cpu, cuda (ONNX Runtime) and fpga (hls4ml), verified.")
@@ -27,10 +30,15 @@ _state = {"debug": False}
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and library logs.")] = False) -> None:
     _state["debug"] = debug
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="accelc: warning: %(message)s")
+    # accelc's Python warnings repeat what the CLI prints (manifest warnings) or logs (input ranges).
+    warnings.simplefilter("ignore", AccelcWarning)
 
 
 def _fail(e: Exception) -> None:
     if _state["debug"]:
+        if isinstance(e, UnsupportedOpError):  # every node, uncapped, above the traceback (which repeats the cap)
+            err.print(f"[bold red]accelc: error:[/] {escape(e.describe(max_groups=None, max_names=None))}",
+                      highlight=False)
         raise e
     code = getattr(e, "exit_code", 2)
     err.print(f"[bold red]accelc: error:[/] {escape(str(e))}", highlight=False)
@@ -117,9 +125,6 @@ def compile(  # noqa: A001
     tgt = art.manifest["target"]
     for warning in art.manifest.get("warnings", []):
         err.print(f"[yellow]accelc: warning:[/] {escape(warning)}")
-    if tgt.get("precision_source") == "random":
-        err.print("[yellow]accelc: warning:[/] no calibration data: the fixed-point ranges come from N(0,1) inputs; "
-                  "if real inputs are larger (e.g. raw pixels), pass --calibration X.npy or --dataset NAME")
     if tgt.get("fallback"):
         err.print("[yellow]accelc: warning:[/] cuda provider unavailable: this artifact runs on CPU (--allow-fallback)")
     check = art.manifest.get("self_check")
@@ -205,6 +210,8 @@ def run(
     artifact: Annotated[Path, typer.Argument(help="artifact directory")],
     input: Annotated[Path, typer.Argument(help=".npy input (N, ...) or one sample")],  # noqa: A002
     output: Annotated[Path | None, typer.Option("-o", "--output", help=".npy file for the output")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="fail (exit 2) instead of warning when inputs leave the "
+                                         "range the artifact's fixed-point input types hold")] = False,
 ) -> None:
     """Run ARTIFACT on INPUT (.npy) and save or print the output."""
     import numpy as np
@@ -214,7 +221,7 @@ def run(
 
     try:
         art = accelc.load(artifact)
-        y = art.predict(load_npy(input))
+        y = art.predict(load_npy(input), strict=strict)
     except AccelcError as e:
         _fail(e)
     ys = y if isinstance(y, list) else [y]
@@ -236,16 +243,20 @@ def inspect(
     target: Annotated[str | None, typer.Option("--target", "-t", help="only this target's support")] = None,
     trust_pickle: Annotated[bool, typer.Option(help="allow loading a pickled nn.Module")] = False,
 ) -> None:
-    """Ops, shapes, params, MACs and per-target support of a model; or what an artifact holds."""
+    """Ops, shapes, params, MACs and per-target support of a model (every refused node listed); or what an
+    artifact holds. Exits 1 when a checked target (every target, or just --target) would refuse a node."""
     from accelc.tools.inspect import inspect_artifact, inspect_model
 
+    supported = True
     try:
         if model.is_dir():
             inspect_artifact(model, out)
         else:
-            inspect_model(model, _shape(input_shape), target, trust_pickle, out)
+            supported = inspect_model(model, _shape(input_shape), target, trust_pickle, out)
     except AccelcError as e:
         _fail(e)
+    if not supported:
+        raise typer.Exit(1)
 
 
 @app.command()

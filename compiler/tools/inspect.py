@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from accelc.analysis import analyze
+from accelc.errors import Unsupported, UnsupportedOpError
 
 
 def _fmt(n: int) -> str:
@@ -17,7 +19,8 @@ def _fmt(n: int) -> str:
 
 
 def inspect_model(path: Path, input_shape, target: str | None, trust_pickle: bool, out: Console) -> bool:
-    """Print the op table and the support table; returns False when the chosen target refuses a node."""
+    """Print the op table, the support table and every node a checked target refuses (all targets, or just
+    `target`); returns False when one is refused."""
     from accelc.backends import TARGETS, get_target
     from accelc.frontend import load
     from accelc.transforms.canonical import Canonicalize
@@ -44,17 +47,21 @@ def inspect_model(path: Path, input_shape, target: str | None, trust_pickle: boo
     support = Table(title="support per target (checked before lowering)")
     support.add_column("target")
     support.add_column("status")
-    support.add_column("unsupported nodes (op, node, reason)")
-    all_ok = True
+    support.add_column("refused ops (every node listed below)")
+    refusals = []
     for name in names:
         tgt = get_target(name)
         found = tgt.supports(tgt.legalize(model)[0])
-        all_ok &= not found
+        if found:
+            refusals.append(UnsupportedOpError(name, found))
+        per_op = Counter(u.op if isinstance(u, Unsupported) else str(u) for u in found).most_common()
         support.add_row(name, "[green]ok[/]" if not found else f"[red]{len(found)} node(s) refused[/]",
-                        "\n".join(str(u) for u in found))
+                        escape(", ".join(f"{op} ×{k}" for op, k in per_op)))
     out.print(f"ops: {', '.join(ops)}")
     out.print(support)
-    return all_ok
+    for refusal in refusals:  # no cap here: this is where a capped compile error points to
+        out.print(escape(refusal.describe(max_groups=None, max_names=None)), highlight=False)
+    return not refusals
 
 
 def inspect_artifact(path: Path, out: Console) -> None:

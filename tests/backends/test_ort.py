@@ -122,16 +122,13 @@ def test_cpu_runner_threads_option(src: Path, tmp_path: Path) -> None:
     np.testing.assert_allclose(runner.run([X])[0], _expected(), rtol=0, atol=1e-5)
 
 
-BATCH_ONE_BUG = (
-    "a source ONNX file with a fixed batch of 1 cannot be compiled: frontend._fix_input keeps dim 0 = 1, "
-    "then the self-check feeds 8 samples and onnxruntime's InvalidArgument escapes accelc.compile untyped"
-)
-
-
 def test_compile_a_fixed_batch_one_model(tmp_path: Path) -> None:
+    """A batch fixed at 1 in the source is freed (free-batch): model.onnx takes any batch in one session.run."""
     path = tmp_path / "b1.onnx"
     onnx.save(_source(batch=1), path)
     art = accelc.compile(path, target="cpu", out=tmp_path / "art")
+    assert art.manifest["batch"] == {"exported": 1, "free": True}
+    assert isinstance(art.runner.session.get_inputs()[0].shape[0], str)
     np.testing.assert_allclose(art.predict(X), _expected(), rtol=0, atol=1e-5)
 
 

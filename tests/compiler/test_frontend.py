@@ -194,8 +194,8 @@ def test_corrupt_files(tmp_path):
 
 
 def test_wrong_extension_missing_file_and_missing_shape(tmp_path):
-    (tmp_path / "m.h5").write_bytes(b"x")
-    assert "unsupported model file 'm.h5'" in _error(tmp_path / "m.h5")
+    (tmp_path / "m.tflite").write_bytes(b"x")  # (.h5: a legacy Keras file, test_frontend_keras)
+    assert "unsupported model file 'm.tflite'" in _error(tmp_path / "m.tflite")
     assert "no such file" in _error(tmp_path / "absent.onnx")
     torch.jit.script(MLP()).save(tmp_path / "m.pt")
     assert "--input-shape" in _error(tmp_path / "m.pt")

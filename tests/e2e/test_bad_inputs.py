@@ -1,5 +1,6 @@
 """Bad inputs through the `accelc` command line: exit code 2 and ONE line on stderr, 'accelc: error: ...',
-naming what is wrong and what to do, never a traceback. And a failing compile never harms a good artifact.
+naming what is wrong and what to do, never a traceback (a refusal of many nodes: that summary line, then one
+short line per op and reason, capped to a screenful). And a failing compile never harms a good artifact.
 
 The subprocess inherits os.environ, so it uses this session's ACCELC_CACHE_DIR (tests/conftest.py).
 """
@@ -158,6 +159,70 @@ def test_fpga_refusal_through_the_cli(tmp_path) -> None:
     torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), dynamo=False, opset_version=13,
                       input_names=["input"], dynamic_axes={"input": {0: "batch"}})
     input_error(cli("compile", path, "--target", "fpga", "-o", tmp_path / "out"), "ConvTranspose", "strides", "fpga")
+
+
+UNARY = ["sin", "tan", "acos", "asin", "atan", "erf", "round", "floor", "ceil", "sign", "reciprocal", "log", "sqrt",
+         "abs", "neg", "exp"]  # none lowered to hls4ml: with the 12 Cos, 17 groups, more than a screenful holds
+
+
+class ManyRefusals(nn.Module):
+    """12 `torch.cos`, then one of each unary op in UNARY, then a Linear: 28 nodes fpga refuses, 17 (op, reason)s."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x):
+        for _ in range(12):
+            x = torch.cos(x)
+        for op in UNARY:
+            x = getattr(torch, op)(x)
+        return self.fc(x)
+
+
+@pytest.fixture(scope="module")
+def many_refusals(tmp_path_factory) -> tuple[Path, list[str]]:
+    """The exported model and the name of every node fpga refuses (as the TorchScript exporter names them)."""
+    path = tmp_path_factory.mktemp("many-refusals") / "many.onnx"
+    torch.onnx.export(ManyRefusals().eval(), torch.zeros(1, 8), str(path), dynamo=False, opset_version=13,
+                      input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+    names = ["/Cos"] + [f"/Cos_{i}" for i in range(1, 12)] + [f"/{op.capitalize()}" for op in UNARY]
+    return path, names
+
+
+def test_a_refusal_of_many_nodes_is_a_short_grouped_message(many_refusals, tmp_path) -> None:
+    path, names = many_refusals
+    res = cli("compile", path, "--target", "fpga", "-o", tmp_path / "out")
+    shown = f"exit {res.returncode}\nstderr:\n{res.stderr}"
+    assert res.returncode == 2 and "Traceback" not in res.stderr, shown
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert lines[0].startswith(f"accelc: error: {len(names)} node(s) cannot be lowered to target 'fpga' "
+                               "(Cos ×12, Sin ×1, "), shown
+    assert lines[1].startswith("  Cos ×12: /Cos, /Cos_1, /Cos_2 … (+9) — operator not lowered to hls4ml (hint: "), shown
+    assert all(ln.startswith("  ") for ln in lines[1:]), shown
+    assert len(lines) <= 1 + 15 + 1, shown  # summary, at most 15 groups, the count of the rest
+    assert lines[-1].endswith("… and 2 more group(s) of 2 node(s); `accelc inspect MODEL --target fpga` "
+                              "lists every node"), shown
+    assert "/Cos_11" not in res.stderr and len(res.stderr) < 2500, shown  # was one line of ~4,000 characters
+    assert not (tmp_path / "out").exists()
+
+
+def test_inspect_lists_every_refused_node_and_exits_1(many_refusals) -> None:
+    path, names = many_refusals
+    res = cli("inspect", path, "--target", "fpga")
+    shown = f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"
+    assert res.returncode == 1 and "Traceback" not in res.stderr, shown
+    assert "28 node(s) refused" in res.stdout, shown
+    assert all(name in res.stdout for name in names), shown
+    assert "(+" not in res.stdout and "more group" not in res.stdout, shown
+    assert "Exits 1 when" in cli("inspect", "--help").stdout
+
+
+def test_debug_lists_every_refused_node(many_refusals, tmp_path) -> None:
+    path, names = many_refusals
+    res = cli("--debug", "compile", path, "--target", "fpga", "-o", tmp_path / "out")
+    assert res.returncode != 0 and "Traceback" in res.stderr, res.stderr
+    assert all(name in res.stderr for name in names), res.stderr
 
 
 # --- artifacts and data -------------------------------------------------------------------------------------

@@ -143,8 +143,10 @@ def test_inspect_model_shows_what_fpga_refuses(tmp_path) -> None:
     net = nn.Sequential(nn.ConvTranspose2d(1, 2, 2, stride=3), nn.Flatten()).eval()
     torch.onnx.export(net, torch.zeros(1, 1, 8, 8), str(path), dynamo=False, opset_version=13,
                       input_names=["input"], dynamic_axes={"input": {0: "batch"}})
-    res = ok(cli("inspect", path))
-    assert re.search(r"fpga\s*[│|]\s*1 node\(s\) refused", res.stdout), res.stdout
+    res = cli("inspect", path)
+    assert res.returncode == 1, f"exit {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}"  # a node refused
+    assert "Traceback" not in res.stderr, res.stderr
+    assert re.search(r"fpga\s*[│|]\s*1 node\(s\) refused\s*[│|]\s*ConvTranspose ×1", res.stdout), res.stdout
     assert "strides=[3, 3]" in res.stdout
     assert re.search(r"cpu\s*[│|]\s*ok", res.stdout), res.stdout
 

@@ -226,9 +226,9 @@ def _bad_net() -> onnx.ModelProto:
         helper.make_node("Relu", ["c"], ["r"], name="relu"),
         helper.make_node("GlobalAveragePool", ["r"], ["g"], name="gap"),
         helper.make_node("Flatten", ["g"], ["f"], name="flatten"),
-        helper.make_node("Transpose", ["f"], ["y"], name="transpose", perm=[0, 1]),
+        helper.make_node("Transpose", ["f"], ["y"], name="transpose", perm=[1, 0]),  # (an identity one is removed)
     ]
-    return _proto(nodes, ["N", 1, 9, 9], ["N", 4], [_const("w", (4, 1, 3, 3))])
+    return _proto(nodes, ["N", 1, 9, 9], [4, "N"], [_const("w", (4, 1, 3, 3))])
 
 
 def test_all_unsupported_nodes_are_reported_at_once() -> None:
@@ -268,3 +268,30 @@ CYCLE_BUG = (
 def test_support_module_imports_on_its_own() -> None:
     proc = subprocess.run([sys.executable, "-c", "import accelc.hls.support"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("node", "opset", "inits", "reason"),
+    [
+        (helper.make_node("ReduceMean", ["x"], ["y"], name="bad_node", axes=[1]), 13, [],
+         "ReduceMean over axes [1] of a rank-4 tensor (hls4ml has no reduction layer)"),
+        (helper.make_node("ReduceMax", ["x"], ["y"], name="bad_node", axes=[3]), 13, [], "ReduceMax over axes [3]"),
+        (helper.make_node("ReduceSum", ["x", "axes"], ["y"], name="bad_node"), 13,
+         [numpy_helper.from_array(np.array([0, 2, 3], np.int64), "axes")], "ReduceSum over axes [0, 2, 3]"),
+        (helper.make_node("ReduceMean", ["x", "axes"], ["y"], name="bad_node"), 18,
+         [numpy_helper.from_array(np.array([1], np.int64), "axes")], "ReduceMean over axes [1]"),
+        (helper.make_node("ReduceProd", ["x"], ["y"], name="bad_node", axes=[2, 3]), 13, [],
+         "ReduceProd over axes [2, 3] of a rank-4 tensor"),
+        (helper.make_node("ReduceL2", ["x"], ["y"], name="bad_node"), 13, [], "ReduceL2 over all axes"),
+    ],
+)
+def test_reductions_left_by_canonicalize_are_refused_with_a_hint(node, opset, inits, reason) -> None:
+    proto = _proto([node], [1, 3, 4, 4], None, inits)
+    proto.opset_import[0].version = opset
+    model = ir.from_proto(proto)
+    InferShapes()(model)
+    (u,) = fpga_supports(model)
+    assert (u.op, u.node) == (node.op_type, "bad_node")
+    assert reason in u.reason
+    assert "only a mean, max or sum over all spatial axes is lowered, as global pooling" in u.hint
+    assert "x.mean((2, 3))" in u.hint

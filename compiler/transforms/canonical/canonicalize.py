@@ -9,12 +9,25 @@ from __future__ import annotations
 import onnx_ir as ir
 
 from accelc.passes import AccelcPass, PassContext, PassResult, Pipeline, register
+from accelc.transforms.canonical.absorb_input_layout import AbsorbInputLayout
+from accelc.transforms.canonical.constants_to_initializers import ConstantsToInitializers
+from accelc.transforms.canonical.exporter_cleanup import ExporterCleanup
 from accelc.transforms.canonical.fold_batchnorm import FoldBatchNorm
+from accelc.transforms.canonical.fold_channel_affine import FoldChannelAffine
 from accelc.transforms.canonical.fold_constants import FoldConstants
+from accelc.transforms.canonical.fold_input_scale import FoldInputScale
+from accelc.transforms.canonical.fold_shape_arithmetic import FoldShapeArithmetic
+from accelc.transforms.canonical.free_batch import FreeBatch
 from accelc.transforms.canonical.infer_shapes import InferShapes
 from accelc.transforms.canonical.name_nodes import NameNodes
 from accelc.transforms.canonical.normalize_opset import NormalizeOpset
+from accelc.transforms.canonical.reduce_to_pool import ReduceToPool
+from accelc.transforms.canonical.remove_noop_casts import RemoveNoOpCasts
 from accelc.transforms.canonical.remove_noops import RemoveNoOps
+from accelc.transforms.canonical.reshape_to_flatten import ReshapeToFlatten
+from accelc.transforms.canonical.sink_transposes import SinkTransposes
+from accelc.transforms.canonical.transpose_into_dense import TransposeIntoDense
+from accelc.transforms.canonical.unsqueezed_batchnorm import UnsqueezedBatchNorm
 
 
 def canonical_passes() -> list[type[AccelcPass]]:
@@ -23,14 +36,29 @@ def canonical_passes() -> list[type[AccelcPass]]:
         NormalizeOpset,
         RemoveNoOps,
         # slot: constants -> initializers (Constant, ConstantOfShape)
+        ConstantsToInitializers,
         # slot: fixed-batch exports -> a free batch
+        FreeBatch,
         # slot: exporter clean-up (layout Transposes, Casts, shape chains)
+        ExporterCleanup,
         FoldConstants,
         # slot: shape arithmetic, batch-free Reshape -> Flatten, no-op Casts, older exporters' forms
+        ConstantsToInitializers,  # the Constant nodes onnxscript's folder writes (Shape/Gather values)
+        FoldShapeArithmetic,
+        ConstantsToInitializers,  # a ConstantOfShape whose shape was just folded
+        ReshapeToFlatten,
+        RemoveNoOpCasts,
+        UnsqueezedBatchNorm,
         FoldBatchNorm,
         FoldConstants,
         # slot: input layout (NHWC input Transpose absorbed), Transpose before Flatten -> Dense
+        SinkTransposes,
+        AbsorbInputLayout,
+        TransposeIntoDense,
+        FoldChannelAffine,  # a decomposed BatchNorm (Keras), a bias Add freed of its Transposes
         # slot: reductions -> global pooling, input normalization folded
+        ReduceToPool,
+        FoldInputScale,
         InferShapes,
         NameNodes,
     ]

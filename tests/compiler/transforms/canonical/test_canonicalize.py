@@ -10,12 +10,27 @@ from onnx import helper
 from accelc.passes import REGISTRY, PassContext, create_pass
 from accelc.transforms.canonical import Canonicalize
 
-STEPS = [
+STEPS = [  # written out, not read from canonical_passes(): a reordering must be a visible change
     "normalize-opset",
     "remove-noops",
+    "constants-to-initializers",
+    "free-batch",
+    "exporter-cleanup",
     "fold-constants",
+    "constants-to-initializers",
+    "fold-shape-arithmetic",
+    "constants-to-initializers",
+    "reshape-to-flatten",
+    "remove-noop-casts",
+    "unsqueezed-batchnorm",
     "fold-batchnorm",
     "fold-constants",
+    "sink-transposes",
+    "absorb-input-layout",
+    "transpose-into-dense",
+    "fold-channel-affine",
+    "reduce-to-pool",
+    "fold-input-scale",
     "infer-shapes",
     "name-nodes",
 ]
