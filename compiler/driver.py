@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -9,7 +11,7 @@ import logging
 import os
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 from accelc import __version__
 from accelc.artifact import FORMAT_VERSION, MODEL, REFERENCE, Artifact, load, write_atomically, write_manifest
 from accelc.cache import cache_root
-from accelc.errors import AccelcError, AccelcWarning, UnsupportedOpError, VerificationError
+from accelc.errors import AccelcError, AccelcWarning, ArtifactError, UnsupportedOpError, VerificationError
 from accelc.spec import with_absorbed_layouts
 
 # The heavy modules (onnx-ir, ONNX Runtime, torch, hls4ml) are imported inside compile(), after the
@@ -31,8 +33,33 @@ CALIBRATION_SAMPLES = 256  # of a named dataset's training split
 
 
 def _default_out(source: Any, target: str) -> Path:
-    name = Path(str(source)).stem if isinstance(source, (str, os.PathLike)) else type(source).__name__.lower()
-    return Path("accelc-out") / f"{name}-{target}"
+    """accelc-out/<name>-<target>-<6 hex of the source's absolute path>: two files both named model.onnx in
+    different folders (a sweep, a parallel test run) get different directories."""
+    if isinstance(source, (str, os.PathLike)):
+        name, where = Path(str(source)).stem, str(Path(source).resolve())
+    else:
+        name, where = type(source).__name__.lower(), f"{type(source).__module__}.{type(source).__qualname__}"
+    return Path("accelc-out") / f"{name}-{target}-{hashlib.sha256(where.encode()).hexdigest()[:6]}"
+
+
+@contextlib.contextmanager
+def _out_lock(out: Path) -> Iterator[None]:
+    """Held while `out` is replaced and loaded: a compile into the same directory from another process waits,
+    so each compile loads the artifact it wrote, never the other's."""
+    # In the cache, not beside `out`: a compile leaves nothing next to its artifact.
+    name = hashlib.sha256(str(Path(out).resolve()).encode()).hexdigest()[:24]
+    lock = cache_root() / "locks" / f"{name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        yield
+
+
+def _own(art: Artifact, key: str) -> Artifact:
+    if art.manifest.get("cache_key") != key:  # cannot happen under the lock; checked, not assumed
+        raise ArtifactError(f"{art.path} holds another compile's artifact (cache key {art.manifest.get('cache_key')},"
+                            f" expected {key}); compile again or choose another -o")
+    return art
 
 
 def _file_sha256(path: Path) -> str:
@@ -117,7 +144,8 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     if is_path and Path(source).is_file():
         key = _cache_key(_file_sha256(Path(source)), target, options, pass_specs, shapes, calibration, self_check)
         if not force:
-            cached = _reuse(out, key)
+            with _out_lock(out):
+                cached = _reuse(out, key)
             if cached is not None:
                 return _warned(cached)
 
@@ -132,8 +160,11 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     loaded = load_model(source, input_shape=shapes, trust_pickle=trust_pickle)
     if key is None:
         key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration, self_check)
-        if not force and (cached := _reuse(out, key)) is not None:
-            return _warned(cached)
+        if not force:
+            with _out_lock(out):
+                cached = _reuse(out, key)
+            if cached is not None:
+                return _warned(cached)
     model = loaded.model
     if isinstance(calibration, str):
         # A dataset name: its training split calibrates (verify uses the test split, so it stays unseen).
@@ -199,9 +230,11 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
                     raise VerificationError(msg)
                 log.warning(msg)
 
-    write_atomically(out, build)
+    with _out_lock(out):
+        write_atomically(out, build)
+        art = _own(load(out), key)
     _store_in_cache(out, key)
-    return _warned(load(out))
+    return _warned(art)
 
 
 def _warned(art: Artifact) -> Artifact:
@@ -223,7 +256,7 @@ def _reuse(out: Path, key: str) -> Artifact | None:
     cached = cache_root() / "artifacts" / key
     if (cached / "manifest.json").exists():
         write_atomically(out, lambda tmp: shutil.copytree(cached, tmp, dirs_exist_ok=True))
-        return load(out)
+        return _own(load(out), key)
     return None
 
 
