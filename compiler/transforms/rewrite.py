@@ -70,12 +70,21 @@ def add_initializer(graph: ir.Graph, name: str, array: np.ndarray, dtype=np.floa
     return value
 
 
+def drop_if_unused(graph: ir.Graph, value: ir.Value | None) -> None:
+    """Remove a constant nothing reads any more: an initializer, or a Constant node's output."""
+    if value is None or value.uses() or value in graph.inputs or value in graph.outputs:
+        return
+    if value.name in graph.initializers:
+        del graph.initializers[value.name]
+    elif value.producer() is not None and is_op(value.producer(), "Constant"):
+        graph.remove(value.producer(), safe=True)
+
+
 def replace_input(graph: ir.Graph, node: ir.Node, index: int, new: ir.Value) -> None:
-    """Point a node's input at a new value; drop the old initializer when nothing else reads it."""
+    """Point a node's input at a new value; drop the old constant when nothing else reads it."""
     old = node.inputs[index]
     node.replace_input_with(index, new)
-    if old is not None and not old.uses() and old.name in graph.initializers and old not in graph.inputs:
-        del graph.initializers[old.name]
+    drop_if_unused(graph, old)
 
 
 def become_conv(graph: ir.Graph, node: ir.Node, weight: np.ndarray, strides, pads, group: int,

@@ -16,7 +16,7 @@ import numpy as np
 import onnx_ir as ir
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms.rewrite import add_initializer, attr, const_array, is_op
+from accelc.transforms.rewrite import add_initializer, attr, const_array, drop_if_unused, is_op
 
 
 def _bias(node: ir.Node) -> ir.Value | None:
@@ -38,16 +38,6 @@ def _why_not(node: ir.Node, w: np.ndarray | None, b: np.ndarray | None) -> str |
     if b is not None and (b.dtype != np.float32 or (b.ndim == 2 and b.shape[0] != 1) or b.ndim > 2):
         return f"C is a {b.dtype} constant of shape {list(b.shape)} (a float32 row is rewritten)"
     return None
-
-
-def _drop_if_unused(graph: ir.Graph, value: ir.Value | None) -> None:
-    """Remove a constant nothing reads any more: an initializer, or a Constant node's output."""
-    if value is None or value.uses() or value in graph.inputs or value in graph.outputs:
-        return
-    if value.name in graph.initializers:
-        del graph.initializers[value.name]
-    elif value.producer() is not None and value.producer().op_type == "Constant":
-        graph.remove(value.producer())
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -95,7 +85,7 @@ class GemmToMatMul(AccelcPass):
                 node.op_type = "MatMul"
                 node.resize_inputs(2)
                 node.replace_input_with(1, weight)
-                _drop_if_unused(graph, old_weight)
+                drop_if_unused(graph, old_weight)
                 stats["without_bias"] += 1
                 continue
             mm = _matmul(graph, node, weight)
@@ -105,7 +95,7 @@ class GemmToMatMul(AccelcPass):
             node.replace_input_with(0, mm.outputs[0])
             node.replace_input_with(1, bias)
             node.resize_inputs(2)
-            _drop_if_unused(graph, old_weight)
-            _drop_if_unused(graph, old_bias)
+            drop_if_unused(graph, old_weight)
+            drop_if_unused(graph, old_bias)
             stats["with_bias"] += 1
         return PassResult(model, any(stats.values()), stats=stats, warnings=warnings)

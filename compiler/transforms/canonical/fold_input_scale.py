@@ -24,7 +24,7 @@ import onnx_ir as ir
 from onnx_ir.passes.common import ShapeInferencePass
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms.rewrite import add_initializer, attr, const_array, is_op, replace_input
+from accelc.transforms.rewrite import add_initializer, attr, const_array, drop_if_unused, is_op, replace_input
 
 AFFINE = ("Mul", "Div", "Add", "Sub")
 LAYERS = ("Conv", "Gemm", "MatMul")
@@ -190,12 +190,7 @@ def _remove(graph: ir.Graph, chain: list[tuple[ir.Node, int]]) -> None:
         const = node.inputs[k]
         node.outputs[0].replace_all_uses_with(node.inputs[1 - k])
         graph.remove(node, safe=True)
-        if const.uses():
-            continue
-        if const.name in graph.initializers and const not in graph.inputs:
-            del graph.initializers[const.name]
-        elif const.producer() is not None and is_op(const.producer(), "Constant"):
-            graph.remove(const.producer(), safe=True)
+        drop_if_unused(graph, const)
 
 
 @register

@@ -76,12 +76,8 @@ def _reshape(node: ir.Node, flow: Flow) -> str | None:
     graph = node.graph
 
     def fix() -> None:
-        old = node.inputs[1]
         new = add_initializer(graph, f"{node.name or 'reshape'}_free_batch", np.array([-1, *out[1:]]), np.int64)
-        replace_input(graph, node, 1, new)
-        producer = old.producer()
-        if producer is not None and producer.op_type == "Constant" and not old.uses() and old not in graph.outputs:
-            graph.remove(producer, safe=True)
+        replace_input(graph, node, 1, new)  # drops the old target, an initializer or a Constant node
 
     flow.fixes.append((node, fix))
     return None

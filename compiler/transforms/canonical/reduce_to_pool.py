@@ -24,7 +24,7 @@ import onnx_ir as ir
 from onnx_ir.passes.common import ShapeInferencePass
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms.rewrite import add_initializer, attr, const_array, is_op, spatial_shape
+from accelc.transforms.rewrite import add_initializer, attr, const_array, drop_if_unused, is_op, spatial_shape
 
 POOL = {"ReduceMean": "GlobalAveragePool", "ReduceMax": "GlobalMaxPool", "ReduceSum": "GlobalAveragePool"}
 
@@ -98,10 +98,7 @@ def _rewrite(graph: ir.Graph, node: ir.Node) -> None:
     elif steps[-1] == "Flatten":
         node.attributes["axis"] = ir.AttrInt64("axis", 1)
     for old in old_inputs[1:]:  # a constant axes input nobody reads any more
-        if old is not None and not old.uses() and old.name in graph.initializers:
-            del graph.initializers[old.name]
-        elif old is not None and not old.uses() and old.producer() is not None and is_op(old.producer(), "Constant"):
-            graph.remove(old.producer(), safe=True)
+        drop_if_unused(graph, old)
 
 
 @register

@@ -21,7 +21,7 @@ import onnx_ir as ir
 from onnx_ir.passes.common import IdentityEliminationPass, ShapeInferencePass
 
 from accelc.passes import AccelcPass, PassResult, register
-from accelc.transforms.rewrite import add_initializer, attr, const_array, is_op, replace_input
+from accelc.transforms.rewrite import add_initializer, attr, const_array, drop_if_unused, is_op, replace_input
 
 
 def _static_rest(value: ir.Value | None) -> tuple[object, list[int]] | None:
@@ -67,8 +67,7 @@ def _to_flatten(graph: ir.Graph, node: ir.Node) -> None:
     old = node.inputs[1]
     node.op_type = "Flatten"
     node.resize_inputs(1)
-    if old is not None and old.is_initializer() and not old.uses() and not old.is_graph_input():
-        graph.initializers.pop(old.name)
+    drop_if_unused(graph, old)
     for name in list(node.attributes):
         del node.attributes[name]
     node.attributes["axis"] = ir.AttrInt64("axis", 1)
