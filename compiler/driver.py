@@ -89,16 +89,19 @@ def _code_fingerprint() -> str:
 
 
 def _cache_key(source_sha: str, target: str, options: dict, passes: list, input_shape, calibration,
-               self_check: str) -> str:
+               self_check: str, extra: dict) -> str:
     h = hashlib.sha256()
     # self_check is part of the key: an artifact kept under 'warn' must not satisfy an 'error' compile.
     shapes = [list(s) for s in input_shape] if input_shape else None
     h.update(json.dumps([__version__, _code_fingerprint(), FORMAT_VERSION, source_sha, target, options, passes,
-                         self_check, shapes], sort_keys=True, default=str).encode())
+                         self_check, shapes, extra], sort_keys=True, default=str).encode())
     if isinstance(calibration, str):
         h.update(f"dataset:{calibration}".encode())
     elif calibration is not None:
-        h.update(np.ascontiguousarray(calibration, dtype=np.float32).tobytes())
+        for array in calibration if isinstance(calibration, (list, tuple)) else [calibration]:
+            a = np.ascontiguousarray(array, dtype=np.float32)
+            h.update(str(a.shape).encode())
+            h.update(a.tobytes())
     return h.hexdigest()[:24]
 
 
@@ -126,10 +129,16 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     trust_pickle: bool = False,
     self_check: str = "error",
     force: bool = False,
+    input_range: str | Sequence | None = None,
+    min_agreement: float | None = None,
+    strict: bool = False,
 ) -> Artifact:
     """Compile a model file or nn.Module for a target into an artifact directory (see DESIGN.md).
 
-    `calibration`: an array of inputs, or a dataset name ('digits': its training split)."""
+    `calibration`: an array of inputs (a list of arrays, one per input, for several), or a dataset name ('digits':
+    its training split). `input_range`: without data, the range real inputs take, e.g. (0, 255) (one per input
+    or one for all). `min_agreement`: the fidelity budget of the lossy passes (top-1 agreement for classifiers);
+    below it a warning, or with `strict` an error."""
     if self_check not in ("error", "warn", "off"):
         raise AccelcError(f"self_check must be 'error', 'warn' or 'off', not {self_check!r}")
     if target not in TARGET_NAMES:
@@ -140,9 +149,16 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     pass_specs = [p if isinstance(p, str) else f"{p.name}:{p.options}" for p in passes]
     is_path = isinstance(source, (str, os.PathLike))
 
+    if calibration is not None and input_range is not None:
+        raise AccelcError("give calibration data or an input range, not both (the data's own range is used)")
+    # Part of the key: they change the ranges (input_range) or what a compile refuses (the budget).
+    extra = {"input_range": input_range if input_range is None or isinstance(input_range, str)
+             else json.loads(json.dumps(input_range, default=float)),
+             "min_agreement": min_agreement, "strict": strict}
     key = None
     if is_path and Path(source).is_file():
-        key = _cache_key(_file_sha256(Path(source)), target, options, pass_specs, shapes, calibration, self_check)
+        key = _cache_key(_file_sha256(Path(source)), target, options, pass_specs, shapes, calibration, self_check,
+                         extra)
         if not force:
             with _out_lock(out):
                 cached = _reuse(out, key)
@@ -159,24 +175,36 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     tgt = get_target(target)
     loaded = load_model(source, input_shape=shapes, trust_pickle=trust_pickle)
     if key is None:
-        key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration, self_check)
+        key = _cache_key(loaded.sha256, target, options, pass_specs, shapes, calibration, self_check, extra)
         if not force:
             with _out_lock(out):
                 cached = _reuse(out, key)
             if cached is not None:
                 return _warned(cached)
     model = loaded.model
+    from accelc.check.inputs import RANGE_ROWS, SELF_CHECK_SAMPLES, parse_input_range, plan_inputs
+    from accelc.frontend.sanity import RUN_SAMPLES, refuse_huge_values
+
+    origin = "calibration data"
     if isinstance(calibration, str):
-        # A dataset name: its training split calibrates (verify uses the test split, so it stays unseen).
+        # A dataset name: its training split calibrates (verify uses the test split, so it stays unseen), and
+        # the rows after those hold out the self-check's inputs.
         from accelc.data import load_dataset
 
-        calibration = load_dataset(calibration, loaded.inputs, split="train")[0][:CALIBRATION_SAMPLES]
-    context = PassContext(calibration=calibration, target=target, target_options=options)
+        origin = f"dataset '{calibration}' (training split)"
+        calibration = load_dataset(calibration, loaded.inputs, split="train")[0][
+            : CALIBRATION_SAMPLES + SELF_CHECK_SAMPLES]
+    refuse_huge_values(model, RANGE_ROWS if input_range is not None else RUN_SAMPLES)  # before rows are drawn
+    plan = plan_inputs(loaded.inputs, calibration, parse_input_range(input_range, len(loaded.inputs)), origin)
+    context = PassContext(target=target, target_options=options, min_agreement=min_agreement, strict=strict)
     canon = Canonicalize(context)
     canon(model)
+    refuse_huge_values(model, max(RUN_SAMPLES, len(plan.calibration[0]) if plan.calibration else 0))
     inputs = with_absorbed_layouts(loaded.inputs, model.metadata_props)  # absorb-input-layout's perms, if any
-    if calibration is not None:  # the graph's passes and the lowering read it in the graph's axis order
-        context.calibration = inputs[0].to_graph(np.asarray(calibration, dtype=np.float32))
+    # The graph's passes and the lowering read the rows in the graph's axis order; the passes, which take one
+    # array, the first input's.
+    calib_list = [s.to_graph(x) for s, x in zip(inputs, plan.calibration)] if plan.calibration else None
+    context.calibration = calib_list[0] if calib_list else None
     reference = ir.to_proto(model)
     context.reference = reference
     records = []
@@ -202,8 +230,8 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         "canonicalize": [r.to_dict() for r in canon.records],
         "passes": [r.to_dict() for r in records],
         "legalize": [r.to_dict() for r in legal_records if r.modified and r.name != "infer-shapes"],
+        "calibration": plan.record,
     }
-    calib_list = [context.calibration] if calibration is not None else None
 
     def build(tmp: Path) -> None:
         from accelc.check.self_check import run_self_check
@@ -217,14 +245,15 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         # A target may change its own options while lowering (ORT: run QDQ unfused) and say why.
         manifest.setdefault("warnings", []).extend(section.pop("warnings", []))
         manifest["target"].update(section)
+        plan.save_sample(tmp)
         write_manifest(tmp, manifest)
         if self_check != "off":
-            report = run_self_check(Artifact(tmp, manifest), calibration)
-            manifest["self_check"] = {**report.to_dict(), "against": "model.onnx run in float (the graph after passes)"}
+            report = run_self_check(Artifact(tmp, manifest), plan.check, plan.check_described, loaded.run_source)
+            manifest["self_check"] = report.to_dict()
             write_manifest(tmp, manifest)
             if not report.passed:
-                msg = (f"{target} artifact disagrees with the float graph it was lowered from: "
-                       f"{'; '.join(report.violations)}"
+                msg = (f"{target} artifact failed its self-check on {report.inputs}: "
+                       f"{'; '.join(report.violations[:6])}"
                        " — refusing to write it (pass --self-check warn to keep it anyway)")
                 if self_check == "error":
                     raise VerificationError(msg)
@@ -238,10 +267,14 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
 
 
 def _warned(art: Artifact) -> Artifact:
-    """The artifact's warnings (e.g. fixed-point ranges from random inputs) as Python warnings, for API users;
-    the CLI prints them from the manifest instead. Every compile says them, a cached one too."""
+    """The artifact's warnings (e.g. fixed-point ranges from random inputs, a lossy pass below its budget) as
+    Python warnings, for API users; the CLI prints them from the manifest instead. Every compile says them, a
+    cached one too."""
     for message in art.manifest.get("warnings", []):
         warnings.warn(message, AccelcWarning, stacklevel=3)
+    for record in art.manifest.get("passes", []):
+        for message in record.get("warnings", []):
+            warnings.warn(f"{record['name']}: {message}", AccelcWarning, stacklevel=3)
     return art
 
 

@@ -135,6 +135,15 @@ class PassError(AccelcError):
     """A pass failed or broke its contract; names the pass (and node where known)."""
 
 
+class FidelityBudgetError(PassError):
+    """A lossy pass (prune, depthwise, quantize) left the model below its fidelity budget (--min-agreement) on
+    the user's calibration data, and the compile is strict. Exit code 1, like VerificationError: the pass did what
+    was asked and the result is not good enough — a quality gate, not a usage or structure error (exit 2). A
+    PassError, so the pass pipeline lets it through as it is."""
+
+    exit_code = 1
+
+
 class TargetUnavailableError(AccelcError):
     """The target's runtime (e.g. ONNX Runtime's CUDA provider) is not installed on this machine."""
 

@@ -36,6 +36,20 @@ def observed_ranges(model_proto, calibration: list[np.ndarray] | None, seed: int
     return ranges, inputs
 
 
+def layer_ranges(hls_model) -> dict[str, list[float]]:
+    """[lo, hi] of each hls4ml layer's final result type where it saturates (SAT, SAT_SYM): a value beyond it then
+    sits at a limit, which `verify` counts per layer from the trace. WRAP/SAT_ZERO types and others are left out."""
+    out = {}
+    for layer in hls_model.get_layers():
+        var = layer.get_output_variable()
+        precision = getattr(getattr(var, "type", None), "precision", None)
+        mode = str(getattr(precision, "saturation_mode", "")).upper().removeprefix("SATURATIONMODE.")
+        bounds = type_range(str(precision)) if mode in ("SAT", "SAT_SYM") else None
+        if bounds:
+            out[layer.name] = [-bounds[1] if mode == "SAT_SYM" else bounds[0], bounds[1]]
+    return out
+
+
 RANDOM_RANGES_WARNING = (
     "no calibration data: the fixed-point ranges come from N(0,1) inputs; if real inputs are larger (e.g. raw "
     "pixels), pass --calibration X.npy or --dataset NAME (API: calibration=): predict warns about inputs beyond them")
@@ -81,6 +95,7 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
         "warnings": warnings,
         # What each input's fixed-point type holds: Artifact.predict warns about (or refuses) inputs beyond it.
         "input_range": [list(r) if (r := type_range(t)) else None for t in input_types],
+        "layer_range": layer_ranges(hls_model),  # per layer: [lo, hi] of a saturating result type (verify)
         "synthesis": synthesis,
         "backend": opts.backend,
         "hls4ml_backend": BACKENDS[opts.backend],

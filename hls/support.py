@@ -17,6 +17,7 @@ from collections.abc import Callable
 import onnx_ir as ir
 
 from accelc.errors import Unsupported
+from accelc.hls.edges import edge_problems
 from accelc.hls.quantized_import import constant_source, is_quantization_node, quant_problems
 from accelc.transforms.canonical.reduce_to_pool import reduce_axes
 
@@ -137,7 +138,7 @@ def _pool(node: ir.Node) -> list[Problem]:
                          "asserts on uneven padding)", "pad evenly, or pool without pads"))
     if _attr(node, "ceil_mode", 0):
         problems.append("ceil_mode=1 (hls4ml floors the output size)")
-    if len(node.outputs) > 1 and node.outputs[1].uses():
+    if len(node.outputs) > 1 and (node.outputs[1].uses() or node.outputs[1].is_graph_output()):
         problems.append("MaxPool indices output is used")
     return problems
 
@@ -383,7 +384,8 @@ def _merge(node: ir.Node) -> list[Problem]:
 
 
 def _batchnorm(node: ir.Node) -> list[str]:
-    return [] if all(_is_const(v) for v in node.inputs[1:5]) else ["statistics are not constants"]
+    train = ["training_mode=1 (it normalizes with the batch's statistics)"] if _attr(node, "training_mode", 0) else []
+    return train + ([] if all(_is_const(v) for v in node.inputs[1:5]) else ["statistics are not constants"])
 
 
 def _ok(node: ir.Node) -> list[str]:
@@ -471,7 +473,7 @@ def fpga_supports(model: ir.Model, backend: str = "vitis", io_type: str | None =
 
     extensions_ok = BACKENDS.get(str(backend).lower()) in SUPPORTED_BACKENDS
     stream = _is_stream(model, str(io_type).lower() if io_type else None)
-    found = []
+    found = edge_problems(model, TARGET)
     layout_only = {"Flatten", "Reshape", "Squeeze", "Unsqueeze"}
     if len(model.graph) and all(n.op_type in layout_only for n in model.graph):
         # hls4ml writes such a graph's output as its input variable: the C++ does not compile.

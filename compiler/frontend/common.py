@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from accelc.errors import ModelLoadError
+from accelc.frontend.sanity import refuse_huge_shapes
 from accelc.spec import parse_shape
 
 MIN_OPSET = 13
@@ -28,6 +29,7 @@ def normalize_shapes(shape: Sequence[int] | Sequence[Sequence[int]] | str | None
     for s in shapes:
         if not s or not all(isinstance(d, int) and d > 0 for d in s):
             raise ModelLoadError(f"invalid input shape {s}: expected positive integers like (1,1,28,28)")
+    refuse_huge_shapes(shapes, "the input shape given")  # before an exporter allocates a sample of it
     return shapes
 
 

@@ -13,6 +13,8 @@ import onnx_ir as ir
 
 from accelc.errors import ModelLoadError
 from accelc.frontend.common import MIN_OPSET, SHAPE_HINT, Shape, Shapes, failing_as
+from accelc.frontend.sanity import check_loaded
+from accelc.frontend.source_model import SourceRunner
 from accelc.spec import BatchNote, TensorSpec, layout_for_rank
 
 
@@ -27,6 +29,9 @@ class LoadedModel:
     source: str  # path string, or "<nn.Module ClassName>"
     sha256: str  # of the source file; for an nn.Module, of the exported ONNX bytes
     kind: str  # "onnx" | "torchscript" | "torch.export" | "nn.Module" | "pickled nn.Module"
+    # The source model itself, runnable (torch eager, Keras, ONNX Runtime on the file as given, qonnx's executor
+    # for a QONNX file): the self-check compares it with the canonical graph. None where nothing can run it.
+    run_source: SourceRunner | None = None
 
     @property
     def batch(self) -> BatchNote | None:
@@ -40,10 +45,10 @@ def finish(proto: onnx.ModelProto, shapes: Shapes, src: str, sha: str, kind: str
     name = src if kind == "nn.Module" else Path(src).name
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), MIN_OPSET)
     if opset < MIN_OPSET:
-        from accelc.transforms.canonical.normalize_opset import convert_opset  # keeps Upsample's sampling
+        from accelc.frontend.opset import convert_standard_part  # custom-domain nodes pass through
 
         with failing_as(f"{name} uses opset {opset}; re-export it with opset_version>={MIN_OPSET}"):
-            proto = convert_opset(proto, MIN_OPSET)
+            proto = convert_standard_part(proto, MIN_OPSET)
     inits = {t.name for t in proto.graph.initializer}
     real = [v for v in proto.graph.input if v.name not in inits]
     if len(real) < len(proto.graph.input):  # old-style weights listed as inputs are not model inputs
@@ -53,6 +58,7 @@ def finish(proto: onnx.ModelProto, shapes: Shapes, src: str, sha: str, kind: str
     if shapes is not None and len(shapes) != len(real):
         raise ModelLoadError(f"{name} has {len(real)} input(s) but {len(shapes)} input shape(s) were given")
     inputs = [_fix_input(v, shapes[i] if shapes else None, name) for i, v in enumerate(real)]
+    check_loaded(proto, name)  # huge inputs, NaN/Inf weights: refused before any work
     outputs = _output_specs(proto, inputs)
     return LoadedModel(ir.serde.deserialize_model(proto), inputs, outputs, src, sha, kind)
 

@@ -23,6 +23,7 @@ import onnx
 
 from accelc.errors import ModelLoadError
 from accelc.frontend.common import Shapes, failing_as, first_line
+from accelc.frontend.sanity import refuse_huge_shapes
 
 BACKEND = "torch"
 SHAPE_HINT = "pass --input-shape 1,28,28,1 in Keras's channels-last layout (API: input_shape=(1,28,28,1))"
@@ -101,6 +102,7 @@ def export_keras(model: Any, shapes: Shapes, name: str) -> tuple[onnx.ModelProto
             if len(want) != len(got) or any(w not in (None, g) for w, g in zip(want[1:], got[1:], strict=True)):
                 shown = tuple("?" if d is None else d for d in want)
                 raise ModelLoadError(f"{name} takes inputs of shape {shown} (channels-last), but {got} was given")
+    refuse_huge_shapes([(1, *s[1:]) for s in shapes], name)  # declared ones too, before allocating these
     samples = [np.zeros((1, *s[1:]), dtype=np.float32) for s in shapes]
     with failing_as(f"the Keras model {name} fails on input shape {shapes}"), _quiet():
         model(samples[0] if len(samples) == 1 else samples, training=False)  # Keras exports called models only

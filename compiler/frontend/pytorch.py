@@ -26,8 +26,9 @@ from accelc.frontend.common import MIN_OPSET, SHAPE_HINT, Shapes, failing_as, fi
 SAVE_HINT = "save it with torch.jit.script(model).save(path) or torch.export.save(program, path)"
 
 
-def load_pt(path: Path, data: bytes, shapes: Shapes, trust: bool) -> tuple[onnx.ModelProto, Shapes, str]:
-    """Classify a .pt/.pth file from its zip listing, without unpickling anything, then import it."""
+def load_pt(path: Path, data: bytes, shapes: Shapes, trust: bool) -> tuple[onnx.ModelProto, Shapes, str, Any]:
+    """Classify a .pt/.pth file from its zip listing, without unpickling anything, then import it; also returns
+    the loaded module (the self-check runs it)."""
     import torch
 
     corrupt = f"{path.name} is not a readable PyTorch archive (truncated or corrupt?)"
@@ -37,7 +38,7 @@ def load_pt(path: Path, data: bytes, shapes: Shapes, trust: bool) -> tuple[onnx.
         if any("/code/" in n for n in names) and any(n.endswith("/constants.pkl") for n in names):
             with failing_as(corrupt), _quiet():  # torch.jit.load is deprecated in 2.13, yet still the loader
                 module = torch.jit.load(str(path), map_location="cpu")
-            return export_module(module, shapes, "torchscript"), shapes, "torchscript"
+            return export_module(module, shapes, "torchscript"), shapes, "torchscript", module
         if not any(n.endswith("/data.pkl") for n in names):
             raise ModelLoadError(f"{corrupt}: a zip file, but neither TorchScript nor torch.save")
     elif data[:1] != b"\x80":  # legacy (non-zip) torch.save files are a bare pickle stream
@@ -55,7 +56,7 @@ def load_pt(path: Path, data: bytes, shapes: Shapes, trust: bool) -> tuple[onnx.
     except Exception as e:
         raise ModelLoadError(f"{corrupt}: {first_line(e)}") from e
     if isinstance(obj, torch.nn.Module):
-        return export_module(obj, shapes, "pickled nn.Module"), shapes, "pickled nn.Module"
+        return export_module(obj, shapes, "pickled nn.Module"), shapes, "pickled nn.Module", obj
     if isinstance(obj, dict):
         raise ModelLoadError(
             f"{path.name} holds weights only (a state_dict), no architecture; {SAVE_HINT}, "
@@ -64,8 +65,9 @@ def load_pt(path: Path, data: bytes, shapes: Shapes, trust: bool) -> tuple[onnx.
     raise ModelLoadError(f"{path.name} holds a {type(obj).__name__}, not a model; {SAVE_HINT}")
 
 
-def load_exported(path: Path, shapes: Shapes) -> tuple[onnx.ModelProto, Shapes]:
-    """torch.export archive -> ONNX: a static program is traced to opset 13, a dynamic one goes via dynamo."""
+def load_exported(path: Path, shapes: Shapes) -> tuple[onnx.ModelProto, Shapes, Any, int | None]:
+    """torch.export archive -> ONNX: a static program is traced to opset 13, a dynamic one goes via dynamo. Also
+    returns the program's module and the batch it runs at (None: any)."""
     import torch
 
     with failing_as(f"{path.name} is not a readable torch.export archive"):
@@ -89,11 +91,13 @@ def load_exported(path: Path, shapes: Shapes) -> tuple[onnx.ModelProto, Shapes]:
             dummies = tuple(torch.randn(s).to(v.dtype) for s, v in zip(exported, vals, strict=True))
             with _quiet(), torch.no_grad():
                 traced = torch.jit.trace(ep.module(), dummies)
-            return export_module(traced, exported, "torch.export", dummies), exported
+            return export_module(traced, exported, "torch.export", dummies), exported, ep.module(), exported[0][0]
         except Exception:
             pass  # fall through to the dynamo exporter, which understands ExportedPrograms natively
     with failing_as("torch.onnx cannot export the torch.export model"), _quiet():
-        return torch.onnx.export(ep, dynamo=True, verbose=False).model_proto, shapes
+        proto = torch.onnx.export(ep, dynamo=True, verbose=False).model_proto
+    static = None if dynamic else tuple(vals[0].shape)[0]
+    return proto, shapes, ep.module(), static
 
 
 def export_module(module: Any, shapes: Shapes, kind: str, dummies: tuple = ()) -> onnx.ModelProto:

@@ -1,4 +1,12 @@
-"""QONNX models (``Quant`` nodes in domain ``qonnx.custom_op.general``, what Brevitas exports) at load time.
+"""QONNX models (``Quant`` / ``BipolarQuant`` / ``Trunc`` nodes, what Brevitas, FINN and QKeras tools export) at
+load time.
+
+The tools write these nodes in three domains (``qonnx.custom_op.general``, ``finn.custom_op.general``,
+``onnx.brevitas``), often without an opset import for it, at opsets 9-11. On load (``from_qonnx``) their domain is
+normalized to ``qonnx.custom_op.general`` with its opset import (``normalize_domains``), the standard part of the graph
+is converted to opset 13 around them (accelc.frontend.opset), and what a QuantizeLinear -> (Clip ->)
+DequantizeLinear graph cannot express (BipolarQuant, Trunc, 1 or > 8 bits, rounding other than ROUND, a nonzero zero
+point, parameters computed in the graph) is refused by node, op and parameter (``QonnxImportError``).
 
 ONNX Runtime, which runs accelc's float reference and the cpu/cuda targets, cannot execute QONNX ``Quant``
 nodes, so accelc.frontend converts such a model to the equivalent QuantizeLinear -> (Clip ->) DequantizeLinear
@@ -15,12 +23,18 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from accelc.errors import AccelcError
-from accelc.frontend.common import failing_as
+from accelc.errors import AccelcError, ModelLoadError, Unsupported, group_unsupported
+from accelc.frontend.common import MIN_OPSET, failing_as
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
+# The domains the tools write QONNX's quantizers in: qonnx itself, FINN (older qonnx / FINN exports, QKeras
+# converters), Brevitas' own export.
+QONNX_DOMAINS = (QONNX_DOMAIN, "finn.custom_op.general", "onnx.brevitas")
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 QUANT_OPS = ("Quant", "IntQuant")  # hls4ml parses both names of QONNX's integer quantizer
+QONNX_OPS = (*QUANT_OPS, "BipolarQuant", "Trunc")
+QDQ_BITS = (2, 8)  # what QuantizeLinear/DequantizeLinear (int8/uint8 at opset 13) + Clip express
+_SUPPORTED = "accelc imports Quant with constant parameters, 2 to 8 bits, ROUND rounding and a zero offset"
 
 
 def is_quant(node: onnx.NodeProto) -> bool:
@@ -74,14 +88,170 @@ def _constants_to_initializers(graph: onnx.GraphProto) -> None:
         graph.node.remove(node)
 
 
+def is_qonnx_node(node: onnx.NodeProto) -> bool:
+    """A QONNX quantizer (Quant, IntQuant, BipolarQuant, Trunc) in any of the domains the tools write it in."""
+    return node.op_type in QONNX_OPS and node.domain in QONNX_DOMAINS
+
+
 def is_qonnx(proto: onnx.ModelProto) -> bool:
-    return any(n.op_type in ("Quant", "IntQuant", "BipolarQuant") and n.domain.startswith("qonnx")
-               for n in proto.graph.node)
+    return any(is_qonnx_node(n) for n in proto.graph.node)
+
+
+def normalize_domains(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose QONNX quantizers sit in ``qonnx.custom_op.general``, imported (at the version the file imported
+    their domain at, else 1), as ``Quant`` (IntQuant is the same op under its newer name; QuantToQCDQ matches
+    ``Quant``) with rounding ``HALF_EVEN`` spelled ``ROUND`` (the same numpy rounding in qonnx) and a one-element
+    bit width as the scalar QuantToQCDQ reads. Imports of the other two domains no node uses any more are
+    dropped. Nothing changes what the graph computes."""
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    versions = {o.domain: o.version for o in out.opset_import}
+    used = [n.domain for n in out.graph.node if is_qonnx_node(n)]
+    version = versions.get(QONNX_DOMAIN) or next((versions[d] for d in used if d in versions), 1)
+    for node in out.graph.node:
+        if not is_qonnx_node(node):
+            continue
+        node.domain = QONNX_DOMAIN
+        if node.op_type == "IntQuant":
+            node.op_type = "Quant"
+        for a in node.attribute:
+            if a.name == "rounding_mode" and a.s.decode().upper() in ("ROUND", "HALF_EVEN"):
+                a.s = b"ROUND"
+    _scalar_bit_widths(out.graph)
+    still = {n.domain for n in out.graph.node}
+    keep = [o for o in out.opset_import if o.domain not in QONNX_DOMAINS[1:] or o.domain in still]
+    del out.opset_import[:]
+    out.opset_import.extend(keep)
+    if not any(o.domain == QONNX_DOMAIN for o in out.opset_import) and used:
+        out.opset_import.append(onnx.helper.make_opsetid(QONNX_DOMAIN, version))
+    return out
+
+
+def _scalar_bit_widths(graph: onnx.GraphProto) -> None:
+    """One-element bit-width initializers read only as Quant bit widths become scalars (same value)."""
+    inits = {t.name: t for t in graph.initializer}
+    widths = {n.input[3] for n in graph.node if is_quant(n) and len(n.input) > 3}
+    for name in widths:
+        t = inits.get(name)
+        readers = [(n, i) for n in graph.node for i, x in enumerate(n.input) if x == name]
+        if t is None or not t.dims or int(np.prod(t.dims)) != 1 or any(not is_quant(n) or i != 3 for n, i in readers):
+            continue
+        t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(t).reshape(()), name))
+
+
+def _initializers_are_not_inputs(proto: onnx.ModelProto) -> None:
+    """Initializers listed as graph inputs too (torch's dynamo exporter lists Brevitas' lifted constants so) are
+    constants: QuantToQCDQ would otherwise read a Quant's scale as a run-time input, and drop the initializer
+    while keeping the input."""
+    inits = {t.name for t in proto.graph.initializer}
+    real = [v for v in proto.graph.input if v.name not in inits]
+    if len(real) < len(proto.graph.input):
+        del proto.graph.input[:]
+        proto.graph.input.extend(real)
+        proto.ir_version = max(proto.ir_version, 4)
+
+
+class QonnxImportError(ModelLoadError):
+    """QONNX nodes accelc cannot import (yet); ``.unsupported`` names each (op, node, parameter and why)."""
+
+    def __init__(self, model: str, unsupported: list[Unsupported]) -> None:
+        self.model = model
+        self.unsupported = list(unsupported)
+        super().__init__(_describe(model, self.unsupported))
+
+    def __reduce__(self):
+        return type(self), (self.model, self.unsupported)
+
+
+def _describe(model: str, unsupported: list[Unsupported]) -> str:
+    if len(unsupported) == 1:
+        u = unsupported[0]
+        return f"{model}: QONNX {u.op} node '{u.node}' cannot be imported: {u.reason} (hint: {u.hint})"
+    ops = ", ".join(f"{op} ×{len(nodes)}" for op, _, _, nodes in group_unsupported(unsupported))
+    lines = [f"{model}: {len(unsupported)} QONNX node(s) cannot be imported ({ops}):"]
+    for op, reason, hint, nodes in group_unsupported(unsupported):
+        names = ", ".join(nodes[:3]) + (f" … (+{len(nodes) - 3})" if len(nodes) > 3 else "")
+        lines.append(f"  {op} ×{len(nodes)}: {names} — {reason} (hint: {hint})")
+    return "\n".join(lines)
+
+
+def qdq_problems(proto: onnx.ModelProto) -> list[Unsupported]:
+    """Each QONNX node (domains normalized) that QuantizeLinear -> (Clip ->) DequantizeLinear cannot express,
+    naming the parameter and why; empty when qonnx_to_qcdq converts them all."""
+    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    found = []
+    for i, node in enumerate(proto.graph.node):
+        if node.domain not in QONNX_DOMAINS:
+            continue
+        name = node.name or f"{node.op_type}_{i}"
+
+        def refuse(reason: str, hint: str = _SUPPORTED, node=node, name=name) -> None:
+            found.append(Unsupported(node.op_type, name, "load", reason, hint))
+
+        if node.op_type == "BipolarQuant":
+            refuse("binary quantization (BipolarQuant, x >= 0 -> +scale else -scale) has no "
+                   "QuantizeLinear/DequantizeLinear equivalent; not supported yet")
+        elif node.op_type == "Trunc":
+            refuse("Trunc (dropping the low bits of an integer-grid tensor, e.g. after average pooling) has no "
+                   "QuantizeLinear/DequantizeLinear equivalent; not supported yet")
+        elif node.op_type not in QUANT_OPS:
+            refuse(f"custom op {node.op_type} (domain {node.domain}) has no standard ONNX equivalent",
+                   "export the model without it")
+        else:
+            reason = _quant_problem(node, inits)
+            if reason:
+                refuse(reason)
+    return found
+
+
+def _quant_problem(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> str | None:
+    ins = list(node.input) + [""] * (4 - len(node.input))
+    for index, what in ((1, "scale"), (2, "zero point"), (3, "bit width")):
+        if ins[index] not in inits:
+            return f"its {what} ('{ins[index]}') is computed in the graph; QuantizeLinear needs it constant"
+    scale, zero, bits = (inits[ins[i]] for i in (1, 2, 3))
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    rounding = attrs.get("rounding_mode", b"ROUND")
+    rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
+    if bits.size != 1:
+        return f"bit width has shape {bits.shape}; a single bit width per node is needed"
+    width = float(bits.reshape(-1)[0])
+    if width != int(width):
+        return f"bitwidth={width:g} is not an integer"
+    if width < QDQ_BITS[0]:
+        return (f"bitwidth={width:g}: a {width:g}-bit quantizer (binary, like BipolarQuant) has no "
+                "QuantizeLinear/DequantizeLinear equivalent; not supported yet")
+    if width > QDQ_BITS[1]:
+        return (f"bitwidth={width:g}: QuantizeLinear/DequantizeLinear hold at most 8 bits at opset 13; "
+                "wider Quant nodes are not supported yet")
+    if rounding.upper() != "ROUND":
+        return (f"rounding_mode={rounding}: QuantizeLinear rounds half to even (QONNX ROUND) only; "
+                "not supported yet")
+    if np.any(zero != 0):
+        return (f"zero point {zero.reshape(-1)[:4].tolist()} is nonzero: Quant clips x/scale + zero point, "
+                "QuantizeLinear saturates after adding it (different ranges); not supported yet")
+    if np.squeeze(scale).ndim > 1:
+        return f"scale has shape {scale.shape}; QuantizeLinear takes one scale or one per channel"
+    return None
 
 
 def from_qonnx(proto: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, str]:
     """QONNX Quant nodes (Brevitas' export) as the equivalent QuantizeLinear -> Clip -> DequantizeLinear graph:
     ONNX Runtime runs it (the reference, cpu/cuda), and the fpga target turns it back into the same Quant
-    nodes and bit widths."""
+    nodes and bit widths. Domains are normalized first and a file below opset 13 is converted around its
+    custom nodes; nodes the QDQ graph cannot express are refused by name (QonnxImportError)."""
+    from accelc.frontend.opset import convert_standard_part
+
+    proto = normalize_domains(proto)
+    _initializers_are_not_inputs(proto)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), MIN_OPSET)
+    if opset < MIN_OPSET:
+        with failing_as(f"{name} uses opset {opset}; converting it to opset {MIN_OPSET} failed"):
+            proto = convert_standard_part(proto, MIN_OPSET)
+    _constants_to_initializers(proto.graph)  # Constant-node scales / zero points / bit widths: QuantToQCDQ reads
+    # initializers only
+    problems = qdq_problems(proto)
+    if problems:
+        raise QonnxImportError(name, problems)
     with failing_as(f"{name}: QONNX model with no ONNX equivalent"):
         return qonnx_to_qcdq(proto), "qonnx"

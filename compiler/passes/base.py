@@ -31,6 +31,11 @@ class PassContext:
     # What passes need to know of the target without importing it (passes are target-blind): the target's
     # options as the user gave them (fpga: strategy, io_type, ...).
     target_options: dict = field(default_factory=dict)
+    # The fidelity budget of the lossy passes (prune, depthwise, quantize): the least top-1 agreement with the
+    # graph before them that a classifier may keep (None: the default budget); below it a warning, or with
+    # strict=True an error.
+    min_agreement: float | None = None
+    strict: bool = False
 
 
 class AccelcPass(ir.passes.InPlacePass):

@@ -76,6 +76,13 @@ def compile(  # noqa: A001
                                                      "into depthwise + pointwise within tol)")] = False,
     calibration: Annotated[Path | None, typer.Option(help=".npy calibration inputs")] = None,
     dataset: Annotated[str | None, typer.Option(help="calibrate on a dataset's training split: digits")] = None,
+    input_range: Annotated[str | None, typer.Option(help="without data: the range inputs take, LO,HI (e.g. 0,255; "
+                                                         "';' between inputs): the fixed-point types hold it")] = None,
+    min_agreement: Annotated[float | None, typer.Option(help="budget of the lossy passes (prune, depthwise, "
+                                                             "quantize): least top-1 agreement kept (default 0.9)")] \
+        = None,
+    strict: Annotated[bool, typer.Option("--strict", help="fail (exit 1) instead of warning when a lossy pass "
+                                         "falls below its budget")] = False,
     fpga_backend: Annotated[str | None, typer.Option(help="vitis | vivado | quartus | oneapi | catapult")] = None,
     part: Annotated[str | None, typer.Option(help="FPGA part number")] = None,
     clock_period: Annotated[float | None, typer.Option(help="clock period in ns")] = None,
@@ -118,7 +125,8 @@ def compile(  # noqa: A001
         with err.status(f"compiling {escape(str(model))} for {target} ..."):
             art = accelc.compile(model, target=target, input_shape=_shape(input_shape), passes=passes, out=output,
                                  calibration=calib, options=options, trust_pickle=trust_pickle,
-                                 self_check=self_check, force=force)
+                                 self_check=self_check, force=force, input_range=input_range,
+                                 min_agreement=min_agreement, strict=strict)
         seconds = time.perf_counter() - start
     except AccelcError as e:
         _fail(e)
@@ -137,29 +145,42 @@ def compile(  # noqa: A001
               f"{seconds:.1f} s)")
     if check:
         agree = check.get("top1_agreement")
-        out.print(f"  self-check on {check['samples']} inputs: max abs err {check['max_abs_err']:.3g}, "
-                  f"cosine {check['cosine']:.6f}" + (f", top-1 agreement {agree:.3f}" if agree is not None else "")
+        outputs = check.get("outputs") or []
+        worst = max((o["rel_rmse"] for o in outputs), default=0.0)
+        out.print(f"  self-check on {escape(check.get('inputs') or str(check['samples']) + ' inputs')}: "
+                  f"{len(outputs)} output(s), max abs err {check['max_abs_err']:.3g}, RMSE/spread {worst:.3g}"
+                  + (f", top-1 agreement {agree:.3f}" if agree is not None else "")
                   + ("" if check["passed"] else " [red](FAILED)[/]"))
+        if check.get("source"):
+            src = max(o["rel_rmse"] for o in check["source"])
+            out.print(f"  source model vs canonical graph: RMSE/spread {src:.3g}")
+        elif check.get("source_note"):
+            out.print(f"  source model not compared: {escape(check['source_note'])}")
 
 
 def _verify_inputs(art, data: Path | None, random: int | None, dataset: str | None, seed: int):
-    from accelc.data import load_dataset, load_npy, random_inputs
+    """Inputs and labels, and what they are: by default the calibration sample the artifact keeps, else rows of
+    its input distribution (declared range or N(0,1)) of a seed distinct from the one that set its ranges."""
+    from accelc.check.inputs import default_inputs, describe_default
+    from accelc.data import load_dataset, load_npy
 
     given = [x is not None for x in (data, random, dataset)]
     if sum(given) > 1:
         raise AccelcError("give one of --data, --random, --dataset")
     if dataset:
-        return load_dataset(dataset, art.inputs)
+        return *load_dataset(dataset, art.inputs), f"dataset '{dataset}' (test split)"
     if data:
-        return load_npy(data), None
-    return random_inputs(art.inputs, random or 16, seed)[0], None
+        return load_npy(data), None, str(data)
+    xs = default_inputs(art, random, seed)
+    return (xs if len(xs) > 1 else xs[0]), None, describe_default(art, random)
 
 
 @app.command()
 def verify(
     artifact: Annotated[Path, typer.Argument(help="artifact directory")],
     data: Annotated[Path | None, typer.Option(help=".npy inputs (N, ...) in the source layout")] = None,
-    random: Annotated[int | None, typer.Option(help="N seeded N(0,1) inputs (default 16)")] = None,
+    random: Annotated[int | None, typer.Option(help="N seeded random inputs: uniform in the declared input range, "
+                                                    "else N(0,1), never those that set the ranges")] = None,
     dataset: Annotated[str | None, typer.Option(help="'digits' (scikit-learn load_digits test split)")] = None,
     atol: Annotated[float | None, typer.Option(help="fail (exit 1) when max abs error exceeds this")] = None,
     min_agreement: Annotated[float | None, typer.Option(help="fail (exit 1) below this top-1 agreement")] = None,
@@ -172,11 +193,11 @@ def verify(
 
     try:
         art = accelc.load(artifact)
-        x, labels = _verify_inputs(art, data, random, dataset, seed)
+        x, labels, described = _verify_inputs(art, data, random, dataset, seed)
         report = accelc.verify(art, x, labels=labels, atol=atol, min_agreement=min_agreement, per_layer=per_layer)
     except AccelcError as e:
         _fail(e)
-    table = Table(title=f"{art.path} ({art.target}) vs float reference, {report.samples} inputs")
+    table = Table(title=f"{art.path} ({art.target}) vs float reference, {report.samples} inputs: {escape(described)}")
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_row("max abs error", f"{report.max_abs_err:.4g}")
@@ -189,13 +210,22 @@ def verify(
         table.add_row(f"accuracy ({art.target})", f"{report.accuracy_artifact:.4f}")
     out.print(table)
     if report.per_layer:
+        from accelc.check.fidelity import percent, saturation_lines
+
         lt = Table(title="per layer (hls4ml trace vs ONNX node outputs)")
-        for col in ("layer", "onnx node", "shape", "max abs err", "rel err", ""):
-            lt.add_column(col)
+        lt.add_column("layer", min_width=min(40, max(len(r.layer) for r in report.per_layer)))
+        for col in ("onnx node", "shape", "max abs err", "rel err", "at limits", ""):
+            lt.add_column(col, justify="right" if col == "at limits" else "left")
         for row in report.per_layer:
+            saturates = row.layer == report.first_saturating
+            flag = {(True, True): "<- saturates here, error jumps here", (True, False): "<- error jumps here",
+                    (False, True): "<- saturates here"}.get((row.jump, saturates), "")
             lt.add_row(row.layer, row.onnx_node or "", "x".join(map(str, row.shape)), f"{row.max_abs_err:.3g}",
-                       f"{row.rel_err:.3g}", "[red]<- error jumps here[/]" if row.jump else "")
+                       f"{row.rel_err:.3g}", "-" if row.saturated is None else percent(row.saturated),
+                       f"[red]{flag}[/]" if flag else "")
         out.print(lt)
+        for line in saturation_lines(report, art.manifest):
+            out.print(f"[yellow]{escape(line)}[/]")
     if json_out:
         json_out.write_text(json.dumps(report.to_dict(), indent=2))
     if not report.passed:
@@ -330,8 +360,8 @@ def report(
     try:
         x, label = None, None
         if data or dataset:
-            x, _ = _verify_inputs(load(artifact), data, None, dataset, 0)
-            x, label = x[:64], f"{min(len(x), 64)} inputs from {dataset or data}"
+            x, _, described = _verify_inputs(load(artifact), data, None, dataset, 0)
+            x, label = x[:64], f"{min(len(x), 64)} inputs from {described}"
         path = write_report(artifact, output, bench, x, label)
     except AccelcError as e:
         _fail(e)

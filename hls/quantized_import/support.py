@@ -67,6 +67,9 @@ def _on_constant(node: ir.Node) -> bool:
 def _qdq_consumers(node: ir.Node) -> list[str]:
     """Problems with what reads a QuantizeLinear's integer output: only a DequantizeLinear (maybe via Clip)."""
     problems = []
+    if node.outputs[0].is_graph_output():
+        problems.append("its integer output is a graph output (only QuantizeLinear -> DequantizeLinear pairs are "
+                        "lowered, not integer outputs)")
     for user, _ in node.outputs[0].uses():
         if user.op_type == "Clip" and all(u.op_type == "DequantizeLinear" for u, _ in user.outputs[0].uses()):
             continue

@@ -209,3 +209,21 @@ def test_compile_prints_a_path_with_brackets_verbatim(tmp_path) -> None:
     shutil.copy(MLP_ONNX, src)
     res = ok(cli("compile", src, "-o", tmp_path / "out[red]"))
     assert str(src) in res.stdout, res.stdout
+
+
+def test_input_range_and_verify_defaults(tmp_path) -> None:
+    """--input-range sizes the ranges without data; verify then draws from that range (another seed), and an
+    artifact calibrated on data verifies by default on the sample it keeps, not on N(0,1)."""
+    ranged = tmp_path / "ranged"
+    res = ok(cli("compile", "examples/mlp/mlp.onnx", "--target", "cpu", "--input-range", "0,4", "-o", ranged))
+    assert "declared input range [0, 4]" in res.stdout
+    assert "uniform rows in the declared input range" in ok(cli("verify", ranged, "--random", "8")).stdout
+    rows = np.random.default_rng(0).uniform(0, 1, (80, *accelc.load(ranged).inputs[0].shape[1:]))
+    np.save(tmp_path / "calib.npy", rows.astype(np.float32))
+    kept = tmp_path / "kept"
+    ok(cli("compile", "examples/mlp/mlp.onnx", "--target", "cpu", "--calibration", tmp_path / "calib.npy",
+           "-o", kept))
+    res = ok(cli("verify", kept))
+    assert "64 inputs: the calibration sample kept in the artifact" in res.stdout, res.stdout
+    bad = cli("compile", "examples/mlp/mlp.onnx", "--target", "cpu", "--input-range", "4,0", "-o", tmp_path / "x")
+    assert bad.returncode == 2 and "LO < HI" in bad.stderr

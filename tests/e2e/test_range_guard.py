@@ -70,3 +70,22 @@ def test_calibrated_on_the_real_range_it_is_exact_and_quiet(tmp_path: Path) -> N
         y = art.predict(x, strict=True)
     ref = Reference(onnx.load(str(tmp_path / "conv.onnx"))).run([x])[0]
     assert np.abs(y - ref).max() <= 0.02 * float(np.abs(ref).max())
+
+
+def test_a_declared_input_range_sizes_the_types_without_data(tmp_path: Path) -> None:
+    """--input-range 0,255 (API input_range=): raw pixels run exact and quiet; the kept inputs say where the ranges
+    came from; the self-check ran on uniform rows of another seed in that range."""
+    pixels = np.random.default_rng(5).integers(0, 256, (8, 1, 5, 5)).astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AccelcWarning)  # no "ranges from N(0,1)" warning: the user declared them
+        art = accelc.compile(_conv(tmp_path / "conv.onnx"), target="fpga", out=tmp_path / "art",
+                             input_range=(0, 255))
+        y = art.predict(pixels, strict=True)
+    lo, hi = art.manifest["target"]["input_range"][0]
+    assert lo <= 0 and hi >= 255
+    assert art.manifest["calibration"] == {"kind": "range", "range": [[0.0, 255.0]], "rows": 256}
+    assert "declared input range [0, 255]" in art.manifest["self_check"]["inputs"]
+    ref = Reference(onnx.load(str(tmp_path / "conv.onnx"))).run([pixels])[0]
+    assert np.abs(y - ref).max() <= 0.01 * float(np.abs(ref).max())
+    with pytest.raises(AccelcError, match="input range"):
+        accelc.compile(tmp_path / "conv.onnx", target="fpga", out=tmp_path / "bad", input_range="255,0")

@@ -210,6 +210,20 @@ def run_in_process(case_name: str, runners: Iterable[str], workdir: Path, out: P
             f.write(json.dumps(result.to_dict()) + "\n")
 
 
+def run_subprocess(cmd: list[str], env: dict, timeout: float) -> tuple[str, str]:
+    """Run `cmd` in its own session: (its stdout and stderr, why it ended). On a timeout the whole process group
+    (g++ included) is killed, nothing else."""
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+        why = f"process exited with status {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        log, _ = proc.communicate()
+        why = f"timed out after {timeout:.0f} s"
+    return log.decode(errors="replace"), why
+
+
 def run_isolated(case, runners: Iterable[str], workdir: Path, timeout: float = RUNNER_TIMEOUT_S) -> list[Outcome]:
     """Run one case's runners in a subprocess; a runner whose process dies or hangs is 'crashed', the rest go on
     in a fresh process. ACCELC_CONFORMANCE_CACHE, when set, is the accelc cache the subprocesses use."""
@@ -226,23 +240,14 @@ def run_isolated(case, runners: Iterable[str], workdir: Path, timeout: float = R
         cmd = [sys.executable, "-c", "import sys; from accelc.tools.conformance.run import main; main(sys.argv[1:])",
                case.name, "--runners", ",".join(remaining), "--workdir", str(workdir), "--out", str(out)]
         t0 = time.perf_counter()
-        # Own session: on a timeout the whole group (g++ included) is killed, nothing else.
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        try:
-            log, _ = proc.communicate(timeout=timeout * len(remaining))
-            why = f"process exited with status {proc.returncode}"
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            log, _ = proc.communicate()
-            why = f"timed out after {timeout * len(remaining):.0f} s"
+        log, why = run_subprocess(cmd, env, timeout * len(remaining))
         if out.exists():
             for line in out.read_text().splitlines():
                 o = Outcome(**json.loads(line))
                 results[o.runner] = o
         still = [r for r in remaining if r not in results]
         if still:
-            tail = " | ".join(log.decode(errors="replace").strip().splitlines()[-2:])[-300:]
+            tail = " | ".join(log.strip().splitlines()[-2:])[-300:]
             results[still[0]] = Outcome(case.name, case.op, still[0], "crashed", None, None, f"{why}: {tail}",
                                         time.perf_counter() - t0)
             still = still[1:]

@@ -120,11 +120,14 @@ def _layer_rows_fpga(art: Artifact, infos, cost, fidelity, label: str) -> tuple[
                 k: c[t] for k, t in (("result", "out_type"), ("weight", "weight_type")) if c.get(t)}),
             "sparsity": (c.get("zeros", 0) / weights) if weights and c.get("kind") in ("dense", "conv") else None,
             "max_abs_err": err.max_abs_err if err else None, "rel_err": err.rel_err if err else None,
-            "jump": bool(err and err.jump),
+            "jump": bool(err and err.jump), "saturated": err.saturated if err else None,
+            "saturating": bool(err and fidelity and name == fidelity.first_saturating),
         })
     note = (f"one row per traced hls4ml layer; params and MACs as the generated HLS instantiates them (per sample); "
             f"sparsity = hls4ml's n_zeros / weights; errors: C simulation trace vs the float reference on {label} "
-            "(max |error| and max |error| / max |reference|; layers without an ONNX node to align to stay empty)")
+            "(max |error| and max |error| / max |reference|; layers without an ONNX node to align to stay empty); "
+            "at limits: the fraction of the layer's values clipped at its saturating result type's limits where the "
+            "float reference lies beyond them (empty where the type wraps or is not known)")
     return rows, note
 
 
@@ -136,7 +139,8 @@ def _layer_rows_ort(art: Artifact, infos, extra, x: np.ndarray, label: str) -> t
         err = errors.get(info.name)
         rows.append({"layer": info.name, "onnx_node": None, "op": info.op, "shape": info.shape, "params": info.params,
                      "macs": info.macs, "precision": x.get("dtype") or "", "sparsity": x.get("sparsity"),
-                     "max_abs_err": err[0] if err else None, "rel_err": err[1] if err else None, "jump": False})
+                     "max_abs_err": err[0] if err else None, "rel_err": err[1] if err else None, "jump": False,
+                     "saturated": None, "saturating": False})
     return rows, "one row per node of model.onnx; params and MACs per sample; " + note
 
 

@@ -13,6 +13,7 @@ from urllib.parse import quote
 import numpy as np
 
 from accelc.artifact import REFERENCE, Artifact, load
+from accelc.check.fidelity import percent, saturation_lines
 from accelc.errors import AccelcError
 
 from .data import SAMPLES, _fidelity, _fpga_weights, _graph, _layer_rows_fpga, _layer_rows_ort, _read_bench
@@ -36,7 +37,8 @@ code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font
 .grid{display:grid;grid-template-columns:1fr 1fr;gap:0 28px}
 .tag{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;font-weight:600}
 .ok{background:#dafbe1;color:#116329}.bad{background:#ffebe9;color:#a40e26}
-.warn{background:#fff8c5;color:#7d4e00}tr.jump td{background:#ffebe9}.note{color:#57606a;font-size:13px}
+.warn{background:#fff8c5;color:#7d4e00}tr.saturating td{background:#fff8c5}tr.jump td{background:#ffebe9}
+.note{color:#57606a;font-size:13px}
 ul.warnings li{color:#7d4e00}img.plot{max-width:100%;border:1px solid #d0d7de;margin:6px 0}
 details{margin:6px 0}summary{cursor:pointer;color:#0969da}
 pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:12px}
@@ -237,7 +239,15 @@ def _section_summary(art: Artifact, infos, extra) -> str:
             _table(["op", "count"], op_rows, numeric={1}) + "</div></div></section>")
 
 
-def _section_fidelity(fidelity, error: str | None, has_reference: bool, label: str) -> str:
+def _saturation_cell(r: dict) -> _Raw | str:
+    if r["saturated"] is None:
+        return ""
+    text = _e(percent(r["saturated"]))
+    return _Raw(text + ' <span class="tag warn">saturates here</span>' if r["saturating"] else text)
+
+
+def _section_fidelity(fidelity, error: str | None, has_reference: bool, label: str,
+                      saturation: list[str] = ()) -> str:
     reference = ("reference.onnx: the float model before passes, so pass losses count as error" if has_reference
                  else "model.onnx in float on ONNX Runtime CPU (no pass changed the graph)")
     parts = ['<section id="fidelity"><h2>Fidelity vs the float reference</h2>']
@@ -249,22 +259,28 @@ def _section_fidelity(fidelity, error: str | None, has_reference: bool, label: s
         parts.append(_kv([("inputs", label), ("reference", reference),
                           ("max abs error", _g(f.max_abs_err, 4)), ("RMSE", _g(f.rmse, 4)),
                           ("cosine similarity", _g(f.cosine, 8)), ("top-1 agreement", _g(f.top1_agreement, 4)),
-                          ("first error jump", f.first_jump)]))
+                          ("first error jump", f.first_jump), ("first saturating layer", f.first_saturating),
+                          ("inputs beyond their type's range", ", ".join(
+                              f"{name}: {percent(v)}" for name, v in f.inputs_saturated.items() if v > 0))]))
+        if saturation:
+            items = "".join(f"<li>{_e(line)}</li>" for line in saturation)
+            parts.append(f'<ul class="warnings" id="saturation">{items}</ul>')
     parts.append("</section>")
     return "".join(parts)
 
 
 def _section_layers(rows: list[dict], note: str, error_png: str | None, fpga: bool) -> str:
-    headers = ["layer", "op", "onnx node", "shape", "params", "MACs", "precision", "sparsity", "max |err|", "rel err"]
+    headers = ["layer", "op", "onnx node", "shape", "params", "MACs", "precision", "sparsity", "max |err|", "rel err",
+               "at limits"]
     table = [[r["layer"], r["op"], r["onnx_node"] or "", _shape(r["shape"]), r["params"], r["macs"], r["precision"],
-              _pct(r["sparsity"]), _g(r["max_abs_err"]), _g(r["rel_err"])] for r in rows]
+              _pct(r["sparsity"]), _g(r["max_abs_err"]), _g(r["rel_err"]), _saturation_cell(r)] for r in rows]
     foot = ["total", f"{len(rows)} layers", "", "", sum(r["params"] or 0 for r in rows),
-            sum(r["macs"] or 0 for r in rows), "", "", "", ""]
-    numeric = {4, 5, 7, 8, 9}
-    if not fpga:  # ONNX Runtime runs model.onnx's nodes themselves: no separate ONNX node column
-        headers, table, foot = headers[:2] + headers[3:], [r[:2] + r[3:] for r in table], foot[:2] + foot[3:]
-        numeric = {i - 1 for i in numeric}
-    classes = ["layer jump" if r["jump"] else "layer" for r in rows]
+            sum(r["macs"] or 0 for r in rows), "", "", "", "", ""]
+    numeric = {4, 5, 7, 8, 9, 10}
+    if not fpga:  # ONNX Runtime runs model.onnx's nodes themselves (no ONNX node column), in float (no limits)
+        headers, table, foot = headers[:2] + headers[3:-1], [r[:2] + r[3:-1] for r in table], foot[:2] + foot[3:-1]
+        numeric = {i - 1 for i in numeric if i != 10}
+    classes = [" ".join(["layer"] + ["jump"] * r["jump"] + ["saturating"] * r["saturating"]) for r in rows]
     parts = ['<section id="layers"><h2>Layers</h2>', f'<p class="note">{_e(note)}</p>',
              _table(headers, table, numeric=numeric, row_classes=classes, table_id="layer-table", foot=foot)]
     if error_png:
@@ -298,8 +314,8 @@ def write_report(artifact: Path, output: Path | None = None, bench: Path | None 
                  inputs: np.ndarray | None = None, inputs_label: str | None = None) -> Path:
     """Write ARTIFACT's HTML report (default ARTIFACT/report.html) and its PNG plots beside it; returns its path.
 
-    The error figures use `inputs` (e.g. the dataset the artifact was calibrated for), else 16 seeded N(0,1)
-    samples, which can exceed ranges calibrated on real data and then show saturation, not the real error."""
+    The error figures use `inputs` (e.g. the dataset the artifact was calibrated for), else the calibration sample
+    the artifact keeps, else 16 rows of its input distribution (declared range, or N(0,1))."""
     artifact = Path(artifact)
     if not artifact.is_dir():
         raise AccelcError(f"{artifact} is not a directory; pass an artifact directory written by `accelc compile`")
@@ -312,14 +328,12 @@ def write_report(artifact: Path, output: Path | None = None, bench: Path | None 
     fpga = art.target == "fpga"
 
     infos, extra = _graph(art)
-    if inputs is None:
-        from accelc.data import random_inputs
+    if inputs is None:  # the calibration sample the artifact keeps, else its input distribution (another seed)
+        from accelc.check.inputs import default_inputs, describe_default
 
-        inputs = random_inputs(art.inputs, SAMPLES, seed=0)[0]
-        inputs_label = f"{SAMPLES} seeded N(0,1) samples (seed 0)"
-        if art.manifest["target"].get("precision_source") == "calibration":
-            inputs_label += (" — the fixed-point ranges were calibrated on real data, which random inputs may "
-                             "exceed (saturation); pass --dataset or --data for the error on real inputs")
+        kept = (art.manifest.get("calibration") or {}).get("sample")
+        inputs = default_inputs(art, None if kept else SAMPLES)[0]
+        inputs_label = f"{len(inputs)} inputs: {describe_default(art, None if kept else SAMPLES)}"
     x = np.asarray(inputs, dtype=np.float32)
     label = inputs_label or f"{len(x)} given inputs"
     fidelity, fid_error = _fidelity(art, x)
@@ -354,7 +368,8 @@ def write_report(artifact: Path, output: Path | None = None, bench: Path | None 
             f"written {_e(now)}</p>",
             "<nav>" + "".join(f'<a href="#{a}">{_e(t)}</a>' for a, t in links) + "</nav>",
             _section_summary(art, infos, extra),
-            _section_fidelity(fidelity, fid_error, (art.path / REFERENCE).exists(), label),
+            _section_fidelity(fidelity, fid_error, (art.path / REFERENCE).exists(), label,
+                              saturation_lines(fidelity, art.manifest) if fidelity else []),
             _section_layers(rows, note, error_png if has_errors else None, fpga),
             _section_weights(weight_stats, weights_png if weight_stats else None, len(weights), fpga),
             _section_passes(art.manifest), _section_selfcheck(art.manifest)]

@@ -1,4 +1,5 @@
-"""The report's PNG plots (matplotlib, Agg, no pyplot): per-layer error and per-layer weight histograms."""
+"""The report's PNG plots (matplotlib, Agg, no pyplot): per-layer error (the first saturating layer marked) and
+per-layer weight histograms."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 from pathlib import Path
 
 import numpy as np
+
+from accelc.check.fidelity import percent
 
 from .data import MAX_HISTOGRAMS
 
@@ -29,11 +32,16 @@ def _plot_errors(rows: list[dict], path: Path) -> bool:
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     x = np.arange(len(names))
     jumps = [i for i, r in enumerate(data) if r["jump"]]
+    saturating = next((i for i, r in enumerate(data) if r.get("saturating")), None)
     for ax, key, label in ((ax1, "max_abs_err", "max |error|"), (ax2, "rel_err", "relative error")):
         y = np.array([max(r[key], tiny) for r in data])
         ax.plot(x, y, "-o", color="#0969da", markersize=5, linewidth=1.5)
         if jumps:
             ax.plot(x[jumps], y[jumps], "o", color="#cf222e", markersize=8, label="error jumps here")
+        if saturating is not None:
+            fraction = data[saturating]["saturated"] or 0.0
+            ax.axvline(saturating, color="#bf8700", linestyle="--", linewidth=1.3,
+                       label=f"first saturating layer ({percent(fraction)} of its values at its type's limits)")
         ax.set_yscale("log")
         lo, hi = float(y.min()), float(y.max())
         if hi / lo < 100:  # show at least two decades, so that small changes do not look dramatic
@@ -42,7 +50,7 @@ def _plot_errors(rows: list[dict], path: Path) -> bool:
         ax.set_ylim(lo / 1.5, hi * 1.5)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3, which="major")
-    if jumps:
+    if jumps or saturating is not None:
         ax1.legend(fontsize=8, loc="upper left")
     ax2.set_xticks(x)
     ax2.set_xticklabels(names, rotation=35, ha="right", fontsize=8)

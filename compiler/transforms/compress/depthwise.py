@@ -2,8 +2,9 @@
 
 A conv is rewritten only when the factorization needs fewer MACs and its output, on calibration data
 (or seeded random inputs), stays within `tol` relative RMS error of the original; otherwise it is
-left alone and the stats say why. Grouped/depthwise convs already in a model need no pass: every
-target lowers them as they are.
+left alone and the stats say why. The whole model's fidelity is then judged against the budget
+(accelc.transforms.compress._budget): per-layer errors within `tol` can still add up. Grouped/depthwise convs
+already in a model need no pass: every target lowers them as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from accelc.passes import AccelcPass, PassContext, PassResult, register
 from accelc.reference import Reference
 from accelc.transforms.canonical.infer_shapes import InferShapes
 from accelc.transforms.compress._baseline import baseline
+from accelc.transforms.compress._budget import check_budget
 from accelc.transforms.compress._measure import fidelity, fidelity_inputs, size_figures, weight_of
 from accelc.transforms.compress._select import names_option
 from accelc.transforms.compress.conv_factorization import Factorization, factorize, macs_per_pixel, output_error
@@ -70,7 +72,8 @@ class Depthwise(AccelcPass):
         stats["summary"] = (f"{len(rewritten)} of {len(convs)} conv(s) factorized; MACs {before['macs']:,} -> "
                             f"{after['macs']:,}; vs before: max abs err {stats['fidelity']['max_abs_err']:.3g}")
         warnings = [f"{n} left alone: {s['reason']}" for n, s in layers.items() if s["status"] == "declined"]
-        return PassResult(model, bool(rewritten), stats=stats, warnings=warnings)
+        return check_budget(PassResult(model, bool(rewritten), stats=stats, warnings=warnings), self.name,
+                            self.context, "a smaller tol")
 
     def _layer(self, model: ir.Model, node: ir.Node, activations: dict, graph_inputs: dict) -> dict:
         w = weight_of(node)
@@ -157,10 +160,7 @@ def _rewrite(model: ir.Model, node: ir.Node, f: Factorization, attrs: dict, c_in
     graph.insert_before(node, [dw, pw])
     old = node.outputs[0]
     name = old.name
-    ir.convenience.replace_all_uses_with(old, pw.outputs[0])
-    outputs = list(graph.outputs)
-    if old in outputs:
-        graph.outputs[outputs.index(old)] = pw.outputs[0]
+    ir.convenience.replace_all_uses_with(old, pw.outputs[0], replace_graph_outputs=True)  # a conv may be the output
     original_name = node.name
     old_weight = node.inputs[1]
     graph.remove(node, safe=True)

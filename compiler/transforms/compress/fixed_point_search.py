@@ -16,7 +16,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 from accelc.fpga_rules import integer_bits  # one rule for the search and the lowering
+from accelc.passes import PassContext
 from accelc.reference import Reference
+from accelc.transforms.compress._measure import compare_outputs, fidelity_inputs
 
 WEIGHTED = ("Conv", "Gemm", "MatMul")
 CANDIDATE_WIDTHS = (16, 14, 12, 10, 8, 7, 6, 5, 4)
@@ -111,3 +113,16 @@ def bit_ops(model: onnx.ModelProto, widths: dict[str, int], macs: dict[str, int]
             src = producer.get(node.input[0])
             total += macs[node.name] * widths.get(node.name, default) * (widths.get(src, default) if src else default)
     return total
+
+
+def estimated_fidelity(model: onnx.ModelProto, widths: dict[str, int], context: PassContext) -> dict:
+    """The fidelity (_measure.compare_outputs) of `model` with every node at its width, estimated with the
+    fake-quantized graph: ranges observed as the fpga lowering observes them (all calibration rows, or the same
+    seeded N(0,1) inputs), outputs compared on the pass's fidelity inputs."""
+    x = fidelity_inputs(model, context)
+    ref_model = Reference(model)
+    observed = [np.asarray(context.calibration, dtype=np.float32)] if context.calibration is not None else x
+    ranges = {k: float(np.max(np.abs(v))) if v.size else 0.0 for k, v in ref_model.run_all(observed).items()}
+    outs = Reference(fake_quantized(model, widths, ranges)).run(x)
+    result = compare_outputs(ref_model.run(x), outs, [o.name for o in model.graph.output], context)
+    return {**result, "estimate": "fake-quantized in float, approximating hls4ml's arithmetic"}

@@ -1,4 +1,6 @@
-"""The `prune` pass: unstructured magnitude pruning (zeros) or structured channel pruning (smaller shapes)."""
+"""The `prune` pass: unstructured magnitude pruning (zeros) or structured channel pruning (smaller shapes).
+
+Its fidelity to the graph before it is judged against the budget (accelc.transforms.compress._budget)."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from accelc.fpga_rules import LARGE_LAYER_MULTS
 from accelc.passes import AccelcPass, PassContext, PassResult, register
 from accelc.transforms.canonical.infer_shapes import InferShapes
 from accelc.transforms.compress._baseline import baseline
+from accelc.transforms.compress._budget import check_budget
 from accelc.transforms.compress._measure import fidelity, size_figures
 from accelc.transforms.compress._select import check_fraction, names_option, ratios_option, resolve
 from accelc.transforms.compress.magnitude_pruning import magnitude_prune, prunable_layers
@@ -87,7 +90,9 @@ class Prune(AccelcPass):
         stats["summary"] = _summary(stats)
         changed = (after["nonzero_params"] < before["nonzero_params"] if self.mode == "unstructured"
                    else stats["channels_after"] < stats["channels_before"])
-        return PassResult(model, changed, stats=stats, warnings=self._warnings(stats))
+        milder = "a lower sparsity" if self.mode == "unstructured" else "a lower ratio"
+        return check_budget(PassResult(model, changed, stats=stats, warnings=self._warnings(stats)), self.name,
+                            self.context, milder)
 
     def _warnings(self, stats: dict) -> list[str]:
         warnings = []

@@ -2,8 +2,10 @@
 
 ORT modes are measured, not assumed (../shared/MEASURED.md: dynamic int8 convolutions ran 3-5x slower
 than fp32 on CPU): the pass times the new model against the float one on the target's provider in
-this process and warns when it is slower. Fixed-point modes only record the width; the fpga target
-derives each layer's integer bits from observed ranges (accelc.hls.precision).
+this process and warns when it is slower. Fixed-point modes record the width; the fpga target
+derives each layer's integer bits from observed ranges (accelc.hls.precision), and the pass estimates the
+result with a fake-quantized graph (fixed_point_search). Every mode's fidelity is judged against the budget
+(accelc.transforms.compress._budget): a warning below it, an error when strict.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import onnx_ir as ir
 from accelc.errors import PassError
 from accelc.fpga_rules import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY  # what the fpga lowering reads
 from accelc.passes import NewModelPass, PassContext, PassResult, register
+from accelc.transforms.compress._budget import check_budget
 from accelc.transforms.compress._measure import fidelity, fidelity_inputs
 from accelc.transforms.compress._select import names_option
 from accelc.transforms.compress.ort_quantization import CALIBRATION_METHODS, fp16, int8_dynamic, int8_static_qdq
@@ -109,17 +112,38 @@ class Quantize(NewModelPass):
     def call(self, model: ir.Model) -> PassResult:
         before = ir.to_proto(model)
         if self.width is not None:
-            new = ir.from_proto(before)
-            new.metadata_props[FPGA_WIDTH_KEY] = str(self.width)
-            stats = {"mode": "fixed", "width": self.width,
-                     "summary": f"fixed-point {self.width}-bit results and weights; integer bits per layer "
-                                "from observed ranges (see the artifact's precision table)"}
-            return PassResult(new, True, stats=stats)
-        if self.mode == "auto":
-            return self._auto_fixed(before)
+            result = self._fixed(before)
+        elif self.mode == "auto":
+            result = self._auto_fixed(before)
+        elif self.mode == "auto-int8":
+            result = self._auto(before, self._excluded(before))
+        else:
+            result = self._ort(before)
+        return check_budget(result, self.name, self.context, self._milder())
+
+    def _milder(self) -> str:
+        """What the budget's warning suggests relaxing."""
+        if self.width is not None or self.mode == "auto":
+            return "a wider width (quantize:fixed16, or auto with a higher min_agreement)"
+        if self.mode == "fp16":
+            return "float32 (fp16 cannot keep single layers float)"
+        return "exclude= or ops= to keep the sensitive layers float, or quantize:fp16"
+
+    def _fixed(self, before: onnx.ModelProto) -> PassResult:
+        from accelc.transforms.compress.fixed_point_search import estimated_fidelity, layer_widths
+
+        new = ir.from_proto(before)
+        new.metadata_props[FPGA_WIDTH_KEY] = str(self.width)
+        fid = estimated_fidelity(before, layer_widths(before, {}, self.width), self.context)
+        agree = f", top-1 agreement {fid['top1_agreement']:.3f}" if "top1_agreement" in fid else ""
+        stats = {"mode": "fixed", "width": self.width, "fidelity": fid,
+                 "summary": f"fixed-point {self.width}-bit results and weights; integer bits per layer "
+                            "from observed ranges (see the artifact's precision table); estimated vs float on "
+                            f"{fid['samples']} {fid['data']} inputs: max abs err {fid['max_abs_err']:.3g}{agree}"}
+        return PassResult(new, True, stats=stats)
+
+    def _ort(self, before: onnx.ModelProto) -> PassResult:
         excluded = self._excluded(before)
-        if self.mode == "auto-int8":
-            return self._auto(before, excluded)
         if self.mode == "int8-dynamic":
             after = int8_dynamic(before, self.ops or None, excluded, self.per_channel)
         elif self.mode == "int8":
@@ -180,7 +204,13 @@ class Quantize(NewModelPass):
         import json
 
         from accelc.analysis import node_macs
-        from accelc.transforms.compress.fixed_point_search import START_WIDTH, bit_ops, layer_widths, search
+        from accelc.transforms.compress.fixed_point_search import (
+            START_WIDTH,
+            bit_ops,
+            estimated_fidelity,
+            layer_widths,
+            search,
+        )
 
         if self.context.calibration is None:
             raise PassError("quantize:auto searches widths on calibration data: --calibration FILE.npy or "
@@ -205,7 +235,8 @@ class Quantize(NewModelPass):
         ops_after = bit_ops(before, widths, macs, START_WIDTH)
         stats = {"mode": "auto", "widths": chosen, "searched_widths": searched, "guard_bits": self.guard_bits,
                  "trials": trials, "samples": len(x),
-                 "bit_ops": {"before": ops_before, "after": ops_after}}
+                 "bit_ops": {"before": ops_before, "after": ops_after},
+                 "fidelity": estimated_fidelity(before, widths, self.context)}
         stats["summary"] = (f"widths {', '.join(f'{k}={v}' for k, v in chosen.items())} ({trials} trials on "
                             f"{len(x)} calibration inputs); bit-ops {ops_before:,} -> {ops_after:,}")
         return PassResult(new, True, stats=stats)

@@ -97,3 +97,14 @@ def test_exclude_keeps_a_conv_and_an_unknown_name_is_an_error():
     assert record.stats["layers"]["conv_Conv"] == {"status": "excluded"} and not record.modified
     with pytest.raises(PassError, match="depthwise: exclude: no prunable layer named 'conv9'"):
         run_passes(_conv_model(_rank_m_weight(16, 4, 3, m=2))[1], ["depthwise:exclude=conv9"], PassContext())
+
+
+def test_a_conv_that_is_the_graph_output_is_rewritten_and_keeps_its_output_name():
+    weight = _rank_m_weight(16, 4, 3, m=2)
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y"], name="conv_Conv", kernel_shape=[3, 3])]
+    proto = make(nodes, {"x": ["N", 4, 10, 10]}, {"y": ["N", 16, 8, 8]}, [const("w", weight), const("b", rand(16))])
+    model = ir.from_proto(proto)
+    record = run_passes(model, ["depthwise:tol=1e-4"], PassContext())[0]
+    assert record.stats["layers"]["conv_Conv"]["status"] == "rewritten"
+    assert [v.name for v in model.graph.outputs] == ["y"] and ops(model) == ["Conv", "Conv"]
+    assert_same_outputs(proto, model, {"x": rand(2, 4, 10, 10, seed=3)}, atol=1e-4)
