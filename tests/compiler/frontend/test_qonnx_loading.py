@@ -316,3 +316,19 @@ def test_real_binary_export_is_refused_naming_each_bipolar_quant() -> None:
     with pytest.raises(QonnxImportError) as err:
         load(model.path)
     assert {u.op for u in err.value.unsupported} == {"BipolarQuant"} and len(err.value.unsupported) == 6
+
+
+@pytest.mark.slow
+def test_brevitas_input_scaling_mlp_runs_exact_on_cpu_with_calibration(tmp_path) -> None:
+    """The survey's case: calibrated on digits, ONNX Runtime's fused QGemm rounded the float bias to the int32
+    grid and put ~1 % of rows one activation step off (the first 8 rows, all the fusion check used, were clean);
+    the new self-check caught it. Such graphs now run unfused: equal to qonnx's executor on the whole test split."""
+    pytest.importorskip("brevitas")
+    import _qat_models
+
+    model = _qat_models.mlp_input_scaling()
+    art = accelc.compile(model.path, target="cpu", out=tmp_path / "cpu", calibration="digits")
+    assert art.manifest["target"]["options"].get("qdq_fusion") is False
+    x, _ = _qat_models.digits(model.input_shape, "test")
+    want = _qat_models.executor_predict(model.path, x)
+    np.testing.assert_allclose(np.asarray(art.predict(x)).reshape(want.shape), want, rtol=0, atol=1e-4)
