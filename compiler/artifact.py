@@ -100,14 +100,21 @@ class Artifact:
         ys = self.runner.run(inputs)
         return ys[0] if len(ys) == 1 else ys
 
+    def outside_input_range(self, inputs: list[np.ndarray]) -> list[tuple[TensorSpec, np.ndarray, tuple, np.ndarray]]:
+        """(spec, values, (lo, hi), mask of the values beyond it or not finite) per input whose type's range is
+        known (the manifest's `input_range`, fpga)."""
+        found = []
+        for spec, arr, bounds in zip(self.inputs, inputs, self.manifest["target"].get("input_range") or []):
+            if bounds and arr.size:
+                lo, hi = bounds
+                found.append((spec, arr, (lo, hi), (arr < lo) | (arr > hi) | ~np.isfinite(arr)))
+        return found
+
     def range_problems(self, inputs: list[np.ndarray]) -> list[str]:
         """One line per input with values outside the range its type holds (the manifest's `input_range`)."""
         problems = []
-        for spec, arr, bounds in zip(self.inputs, inputs, self.manifest["target"].get("input_range") or []):
-            if not bounds or not arr.size:
-                continue
-            lo, hi = bounds
-            outside = int(np.count_nonzero((arr < lo) | (arr > hi) | ~np.isfinite(arr)))
+        for spec, arr, (lo, hi), mask in self.outside_input_range(inputs):
+            outside = int(np.count_nonzero(mask))
             if outside:
                 largest = float(np.max(np.abs(arr[np.isfinite(arr)]))) if np.isfinite(arr).any() else float("inf")
                 problems.append(

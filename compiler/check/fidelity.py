@@ -136,12 +136,8 @@ def layer_limits(target: dict, layers: list[str]) -> dict[str, list[float]]:
 
 def inputs_saturated(artifact: Artifact, inputs: list[np.ndarray]) -> dict[str, float]:
     """Per input with a known range (fpga): the fraction of its values beyond it, by Artifact.range_problems' rule."""
-    out = {}
-    for spec, arr, bounds in zip(artifact.inputs, inputs, artifact.manifest["target"].get("input_range") or []):
-        if bounds and arr.size:
-            outside = (arr < bounds[0]) | (arr > bounds[1]) | ~np.isfinite(arr)
-            out[spec.name] = float(np.count_nonzero(outside)) / arr.size
-    return out
+    return {spec.name: float(np.count_nonzero(mask)) / arr.size
+            for spec, arr, _, mask in artifact.outside_input_range(inputs)}
 
 
 def percent(fraction: float) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from accelc.data import random_inputs
 from accelc.errors import AccelcError
 from accelc.spec import TensorSpec
 
@@ -77,11 +78,6 @@ def uniform_rows(specs: list[TensorSpec], ranges: list[InputRange], n: int, seed
     return out
 
 
-def normal_rows(specs: list[TensorSpec], n: int, seed: int) -> list[np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal((n, *s.shape[1:])).astype(np.float32) for s in specs]
-
-
 def _mixes(rows: list[np.ndarray], n: int, seed: int) -> list[np.ndarray]:
     """n convex mixes of two different calibration rows each (of one row and zero, if there is only one)."""
     rng = np.random.default_rng(seed)
@@ -135,7 +131,7 @@ def plan_inputs(specs: list[TensorSpec], calibration, input_range: list[InputRan
         record = {"kind": "range", "range": [list(r) for r in input_range], "rows": RANGE_ROWS}
         return InputPlan(calib, check, f"{n} uniform rows in the declared input range {shown} (another seed)",
                          record)
-    return InputPlan(None, normal_rows(specs, n, SELF_CHECK_SEED),
+    return InputPlan(None, random_inputs(specs, n, SELF_CHECK_SEED),
                      f"{n} N(0,1) rows of another seed than the ones that set the ranges", {"kind": "random"})
 
 
@@ -150,7 +146,7 @@ def default_inputs(art, n: int | None = None, seed: int = 0) -> list[np.ndarray]
     n = n or 16
     if record.get("kind") == "range":
         return uniform_rows(art.inputs, [tuple(r) for r in record["range"]], n, VERIFY_SEED + seed)
-    return normal_rows(art.inputs, n, VERIFY_SEED + seed)
+    return random_inputs(art.inputs, n, VERIFY_SEED + seed)
 
 
 def describe_default(art, n: int | None) -> str:

@@ -21,6 +21,7 @@ import onnx
 
 from accelc.artifact import MODEL, Artifact
 from accelc.check.criterion import Budget, OutputAgreement, agreement, budget_for
+from accelc.frontend.source_model import chunked
 from accelc.metrics import compare, is_classifier, top1_agreement
 from accelc.reference import Reference
 
@@ -80,7 +81,7 @@ def run_self_check(art: Artifact, inputs: list[np.ndarray], described: str, run_
         check.cosine = compare(ref[0], got[0].reshape(ref[0].shape))[2]
         if is_classifier(ref[0]):
             check.top1_agreement = top1_agreement(ref[0], got[0].reshape(ref[0].shape))
-    _check_source(check, art, inputs, graph_inputs, names, run_source)
+    _check_source(check, art, inputs, graph_inputs, names, run_source, ref)
     check.violations += [f"{o.output}: {v}" for o in check.outputs for v in o.violations]
     check.violations += [f"source model vs canonical graph, {o.output}: {v}" for o in check.source or []
                          for v in o.violations]
@@ -96,7 +97,8 @@ def _judge(name: str, ref: np.ndarray, got: np.ndarray, budget: Budget, what: st
     return agreement(name, ref.astype(np.float64), got.reshape(ref.shape).astype(np.float64), budget)
 
 
-def _check_source(check: SelfCheck, art: Artifact, inputs, graph_inputs, names, run_source) -> None:
+def _check_source(check: SelfCheck, art: Artifact, inputs, graph_inputs, names, run_source,
+                  lowered_ref: list[np.ndarray]) -> None:
     if run_source is None:
         check.source_note = "the source cannot be run here (QONNX custom ops): checked against the converted graph"
         return
@@ -107,7 +109,9 @@ def _check_source(check: SelfCheck, art: Artifact, inputs, graph_inputs, names, 
         check.source_note = f"the source model did not run on {len(inputs[0])} samples: {type(e).__name__}: " \
                             f"{text[0][:200] if text else ''}"
         return
-    ours = Reference(onnx.load(str(art.reference_path))).run(graph_inputs)
+    # The graph before the passes; without passes that is model.onnx, already run above.
+    same = art.reference_path == art.path / MODEL
+    ours = lowered_ref if same else Reference(onnx.load(str(art.reference_path))).run(graph_inputs)
     if len(theirs) != len(ours):
         check.source_note = f"the source model returns {len(theirs)} outputs, the graph {len(ours)}: not compared"
         return
@@ -121,8 +125,6 @@ def _run_source(run_source, inputs: list[np.ndarray], art: Artifact) -> list[np.
         return run_source(inputs)
     except Exception:
         batch = art.inputs[0].shape[0] or 1
-        n = len(inputs[0])
-        if batch >= n or n % batch:
+        if batch >= len(inputs[0]):
             raise
-        parts = [run_source([x[i : i + batch] for x in inputs]) for i in range(0, n, batch)]
-        return [np.concatenate([p[j] for p in parts]) for j in range(len(parts[0]))]
+        return chunked(run_source, batch)(inputs)

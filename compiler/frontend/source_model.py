@@ -16,7 +16,7 @@ import numpy as np
 SourceRunner = Callable[[list[np.ndarray]], list[np.ndarray]]
 
 
-def _chunked(run: SourceRunner, batch: int | None) -> SourceRunner:
+def chunked(run: SourceRunner, batch: int | None) -> SourceRunner:
     """A model traced or exported with a fixed batch runs that many samples at a time."""
     if not batch:
         return run
@@ -48,7 +48,7 @@ def torch_runner(module: Any, batch: int | None = None) -> SourceRunner:
                 module.train(True)
         return [t.detach().cpu().numpy() for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
 
-    return _chunked(run, batch)
+    return chunked(run, batch)
 
 
 def keras_runner(model: Any, batch: int | None = None) -> SourceRunner:
@@ -59,7 +59,7 @@ def keras_runner(model: Any, batch: int | None = None) -> SourceRunner:
         leaves = out if isinstance(out, (list, tuple)) else list(out.values()) if isinstance(out, dict) else [out]
         return [np.asarray(keras.ops.convert_to_numpy(t)) for t in leaves]
 
-    return _chunked(run, batch)
+    return chunked(run, batch)
 
 
 def onnx_runner(path: Path) -> SourceRunner:
@@ -114,7 +114,7 @@ def qonnx_runner(path: Path) -> SourceRunner:
         result = execute_onnx(wrapper, {k: np.asarray(x, dtype=np.float32) for k, x in zip(names, xs, strict=True)})
         return [np.asarray(result[o.name]) for o in wrapper.model.graph.output]
 
-    return _chunked(run, batch)
+    return chunked(run, batch)
 
 
 def _inputs(proto: Any) -> list:

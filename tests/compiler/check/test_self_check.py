@@ -15,8 +15,9 @@ from torch import nn
 import accelc
 from accelc.artifact import Artifact
 from accelc.check.criterion import agreement, budget_for
-from accelc.check.inputs import SAMPLE_FILE, default_inputs, normal_rows, plan_inputs
+from accelc.check.inputs import SAMPLE_FILE, default_inputs, plan_inputs
 from accelc.check.self_check import run_self_check
+from accelc.data import random_inputs
 from accelc.errors import VerificationError
 from accelc.spec import TensorSpec
 
@@ -74,7 +75,7 @@ def small(tmp_path_factory) -> Artifact:
 
 
 def _inputs(art: Artifact) -> list[np.ndarray]:
-    return normal_rows(art.inputs, 32, 1234)
+    return random_inputs(art.inputs, 32, 1234)
 
 
 @pytest.mark.parametrize("width", [5, 6, 8, 12, 18])
@@ -105,7 +106,7 @@ def test_a_healthy_narrow_artifact_passes(small: Artifact) -> None:
 def test_every_output_is_compared(tmp_path) -> None:
     art = accelc.compile(TwoHeads(), target="cpu", input_shape=(1, 8), out=tmp_path / "art")
     assert art.manifest["self_check"]["passed"] and len(art.manifest["self_check"]["outputs"]) == 2
-    x = normal_rows(art.inputs, 32, 7)
+    x = random_inputs(art.inputs, 32, 7)
     wrong_second = _as(art, lambda ys: [ys[0], ys[1] * 1.5 + 0.2])
     check = run_self_check(wrong_second, x, "test rows")
     assert not check.passed
