@@ -13,6 +13,7 @@ import onnxruntime as ort
 
 from accelc.backends.base import Unsupported
 from accelc.errors import TargetUnavailableError
+from accelc.frontend.qonnx_functions import FUNCTION_DOMAIN
 from accelc.reference import Reference, run_batched
 from accelc.sessions import session_options, target_session_options  # noqa: F401 - re-exported
 from accelc.transforms.rewrite import const_array
@@ -43,7 +44,10 @@ def ort_supports(model: ir.Model, target: str) -> list[Unsupported]:
     """Nodes outside the domains/ops ONNX Runtime implements."""
     opset = model.opset_imports.get("", 13)
     found = []
+    functions = {(f.domain, f.name) for f in model.functions.values()}
     for node in model.graph:
+        if (node.domain, node.op_type) in functions and node.domain == FUNCTION_DOMAIN:
+            continue  # accelc's QONNX quantizers, model-local functions of standard ops that ONNX Runtime inlines
         if node.domain not in _ORT_DOMAINS:
             found.append(Unsupported(node.op_type, node.name or "?", target, f"custom domain '{node.domain}'",
                                      "ONNX Runtime has no kernel for it; export with standard ONNX ops"))

@@ -186,14 +186,18 @@ class Emulator:
 def emulator_meta(hls_model, node_names: dict[str, str]) -> dict:
     """What the ctypes runner needs to know about an hls4ml model, saved beside the project."""
     import hls4ml
+    from hls4ml.model.types import XnorPrecisionType
 
     from accelc.hls.project import layer_origin
 
     trace = []
     for layer in hls_model.get_layers():
         if layer.get_attr("function_cpp", None) and layer.get_attr("trace", False):
-            trace.append({"name": layer.name, "shape": [int(s) for s in layer.get_output_variable().shape],
-                          "class": layer.class_name, "onnx_node": layer_origin(layer.name, node_names)})
+            var = layer.get_output_variable()
+            # an xnor (binary) output holds 0/1 codes of -1/+1 (BatchNorm + BipolarQuant merged): nothing to compare
+            xnor = isinstance(getattr(var.type, "precision", None), XnorPrecisionType)
+            trace.append({"name": layer.name, "shape": [int(s) for s in var.shape], "class": layer.class_name,
+                          "onnx_node": None if xnor else layer_origin(layer.name, node_names)})
     # When hls4ml splits one ONNX node over several layers (a quantized Gemm -> Dense + bias), only the last of
     # them holds the node's output; the earlier ones are partial results with nothing to compare to.
     last = {t["onnx_node"]: i for i, t in enumerate(trace)}

@@ -21,7 +21,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from accelc.frontend.qonnx_functions import functions_to_qonnx
 from accelc.hls.quantized_import import (
+    QONNX_DOMAIN,
+    bipolar_weights_to_quant,
     drop_requantization,
     fold_quantized_constants,
     has_quantization,
@@ -29,6 +32,7 @@ from accelc.hls.quantized_import import (
     quantized_constant,
     scaled_products,
     transpose_quantized_weight,
+    trunc_to_quant,
 )
 
 _RESERVED = {"input", "output", "inputs", "outputs"}  # hls4ml refuses layers named so
@@ -182,6 +186,9 @@ def prepare(model: onnx.ModelProto) -> Prepared:
     graph = model.graph
     _set_batch_one(graph)
     node_map = _sanitize_names(graph)
+    functions_to_qonnx(model, QONNX_DOMAIN)  # QONNX quantizers QDQ cannot express, kept as function calls
+    bipolar_weights_to_quant(graph)
+    trunc_to_quant(graph)
     if has_quantization(graph):
         model = qdq_to_quant(model)
         graph = model.graph

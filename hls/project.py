@@ -18,7 +18,7 @@ from accelc.errors import AccelcError
 from accelc.fpga_rules import LARGE_LAYER_MULTS, needs_resource  # noqa: F401 - re-exported
 from accelc.hls.precision import PrecisionPolicy, accum_type, fixed, result_type, weight_type
 from accelc.hls.prepare import Prepared
-from accelc.hls.quantized_import import quantized_layer_precisions
+from accelc.hls.quantized_import import has_quantization, quantized_layer_precisions
 
 log = logging.getLogger("accelc")
 
@@ -168,6 +168,9 @@ def write_project(prepared: Prepared, cfg: dict, io_type: str, opts: FpgaOptions
     """Convert with hls4ml and write the complete HLS project into out_dir; returns the hls4ml ModelGraph."""
     import hls4ml
 
+    from accelc.hls import hls4ml_fixes
+
+    hls4ml_fixes.install()
     kwargs = {"output_dir": str(out_dir), "project_name": PROJECT_NAME, "io_type": io_type,
               "backend": BACKENDS[opts.backend], "hls_config": cfg}
     if opts.part:
@@ -177,11 +180,32 @@ def write_project(prepared: Prepared, cfg: dict, io_type: str, opts: FpgaOptions
     with contextlib.redirect_stdout(io.StringIO()) as out, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         hls_model = hls4ml.converters.convert_from_onnx_model(prepared.model, **kwargs)
+        if has_quantization(prepared.model.graph):
+            exact_relu_types(hls_model)
         # Tracing is a top-level hls4ml setting (not HLSConfig's): one build then serves predict and trace.
         hls_model.config.trace_output = True
         hls_model.write()
     log.debug("hls4ml: %s", out.getvalue()[-2000:])
     return hls_model
+
+
+def exact_relu_types(hls_model) -> list[str]:
+    """In a quantized model, each ReLU takes its input's fixed-point type: ReLU is exact in it, while the type
+    accelc sizes from the observed range (18 bits) would round the exact integer-grid sum of a quantized Dense/Conv
+    before the next Quant rounds it again — double rounding, which moves values sitting just below a grid point
+    of a FLOOR quantizer (or beside a tie of a ROUND one) one step. Returns the layers changed."""
+    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
+
+    changed = []
+    for layer in hls_model.get_layers():
+        if layer.class_name not in ("Activation", "ReLU") or str(layer.get_attr("activation", "")).lower() != "relu":
+            continue
+        src = layer.get_input_variable().type.precision
+        out = layer.get_output_variable().type
+        if isinstance(src, (FixedPrecisionType, IntegerPrecisionType)) and str(out.precision) != str(src):
+            out.precision = src
+            changed.append(layer.name)
+    return changed
 
 
 def layer_origin(layer_name: str, node_names: dict[str, str]) -> str | None:

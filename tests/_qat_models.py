@@ -215,6 +215,25 @@ def cnn_4bit(path: str | Path | None = None, dynamo: bool = True, opset: int | N
     return _build("cnn_4bit", _cnn_4bit, CNN_INPUT, path, dynamo, opset, seed=0, epochs=8, lr=2e-2)
 
 
+def _cnn_trunc_avgpool() -> torch.nn.Module:
+    import brevitas.nn as qnn
+
+    return torch.nn.Sequential(
+        qnn.QuantIdentity(bit_width=4, return_quant_tensor=True),
+        qnn.QuantConv2d(1, 8, 3, padding=1, bias=False, weight_bit_width=4, return_quant_tensor=True),
+        qnn.QuantReLU(bit_width=4, return_quant_tensor=True),
+        qnn.TruncAvgPool2d(kernel_size=2, bit_width=4, float_to_int_impl_type="floor", return_quant_tensor=False),
+        torch.nn.Flatten(),
+        qnn.QuantLinear(8 * 4 * 4, 10, bias=True, weight_bit_width=4),
+    )
+
+
+def cnn_trunc_avgpool(path: str | Path | None = None, dynamo: bool = True, opset: int | None = None) -> QATModel:
+    """(e') a CNN with Brevitas' TruncAvgPool2d: the 2x2 sum of 4-bit activations truncated (FLOOR) back to 4 bits,
+    exported as AveragePool -> Mul -> Trunc."""
+    return _build("cnn_trunc_avgpool", _cnn_trunc_avgpool, CNN_INPUT, path, dynamo, opset, seed=0, epochs=8, lr=2e-2)
+
+
 DIGITS_MEAN, DIGITS_STD = 0.30, 0.38  # about the train split's pixel mean and std
 
 
@@ -242,7 +261,7 @@ def mlp_input_scaling(path: str | Path | None = None, dynamo: bool = True, opset
 
 
 BREVITAS_MODELS = {"tfc_1w1a": tfc_1w1a, "tfc_1w2a": tfc_1w2a, "tfc_2w2a": tfc_2w2a, "mlp_3bit_bn": mlp_3bit_bn,
-                   "cnn_4bit": cnn_4bit, "mlp_input_scaling": mlp_input_scaling}
+                   "cnn_4bit": cnn_4bit, "cnn_trunc_avgpool": cnn_trunc_avgpool, "mlp_input_scaling": mlp_input_scaling}
 
 
 # --- QKeras-style QONNX graphs (onnx.helper) -----------------------------------------------------------------------
@@ -262,78 +281,100 @@ class _QKerasMLP(torch.nn.Module):
     def __init__(self, spec):
         super().__init__()
         self.spec = spec
-        self.l1 = torch.nn.Linear(64, spec["hidden"])
-        self.l2 = torch.nn.Linear(spec["hidden"], 10)
+        widths = (64, *spec["hidden"], 10)
+        self.dense = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(widths, widths[1:]))
 
     @staticmethod
-    def q(x, bits, integer, signed):
+    def q(x, bits, integer, signed, rounding="ROUND"):
         scale = 2.0 ** -(bits - integer - int(signed))
         lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
-        y = torch.clamp(torch.round(x / scale), lo, hi) * scale
+        y = torch.clamp((torch.floor if rounding == "FLOOR" else torch.round)(x / scale), lo, hi) * scale
         return x + (y - x).detach()
 
     def forward(self, x):
         s = self.spec
         x = self.q(x, *s["in"], False)
-        x = x @ self.q(self.l1.weight.T, *s["w"], True) + self.q(self.l1.bias, *s["b"], True)
-        x = self.q(torch.relu(x), *s["act"], False)
-        return x @ self.q(self.l2.weight.T, *s["w"], True) + self.q(self.l2.bias, *s["b"], True)
+        for i, lin in enumerate(self.dense):
+            x = x @ self.q(lin.weight.T, *s["w"], True) + self.q(lin.bias, *s["b"], True)
+            if i < len(s["act"]):
+                bits, integer, rounding = s["act"][i]
+                x = self.q(torch.relu(x), bits, integer, False, rounding)
+        return x
 
 
-QKERAS_SPEC = {"hidden": 32, "in": (8, 1), "w": (6, 0), "b": (8, 3), "act": (4, 2)}  # (bits, integer) per tensor
+# (bits, integer) per tensor; "act": (bits, integer, rounding_mode) per hidden layer's quantized_relu
+QKERAS_SPEC = {"hidden": (32,), "in": (8, 1), "w": (6, 0), "b": (8, 3), "act": ((4, 2, "ROUND"),)}
+# The widths QKeras/HGQ users give high-precision layers: 12-bit weights and biases, 10-bit activations, one of
+# them truncating (FLOOR: QKeras's quantized_relu without rounding, HGQ's RND mode off)
+QKERAS_WIDE_SPEC = {"hidden": (32, 32), "in": (10, 1), "w": (12, 1), "b": (12, 4),
+                    "act": ((10, 4, "FLOOR"), (10, 4, "ROUND"))}
 
 
-def _quant_node(inp: str, out: str, bits: int, integer: int, signed: bool, inits: list) -> onnx.NodeProto:
+def _quant_node(inp: str, out: str, bits: int, integer: int, signed: bool, inits: list,
+                rounding: str = "ROUND") -> onnx.NodeProto:
     scale = 2.0 ** -(bits - integer - int(signed))
     for suffix, value in (("scale", scale), ("zeropt", 0.0), ("bitwidth", float(bits))):
         inits.append(numpy_helper.from_array(np.array(value, dtype=np.float32), f"{out}_{suffix}"))
     return helper.make_node("Quant", [inp, f"{out}_scale", f"{out}_zeropt", f"{out}_bitwidth"], [out], name=out,
-                            domain=FINN_DOMAIN, signed=int(signed), narrow=0, rounding_mode="ROUND")
+                            domain=FINN_DOMAIN, signed=int(signed), narrow=0, rounding_mode=rounding)
 
 
-def qkeras_mlp(path: str | Path | None = None) -> QATModel:
-    """(g) a QKeras-style QONNX MLP as qonnx's Keras converter writes one: Quant on the input, on each weight and
-    bias (initializers) before MatMul + Add, Relu + unsigned Quant for quantized_relu; Quant in the FINN domain with
-    no opset import for it; opset 11."""
-    if path is None and "qkeras_mlp" in _CACHE:
-        return _CACHE["qkeras_mlp"]
-    spec = QKERAS_SPEC
+def _qkeras_graph(name: str, spec: dict, path: str | Path | None) -> QATModel:
+    """Trains a _QKerasMLP on `spec` and writes it as qonnx's Keras converter would: Quant on the input, on each
+    weight and bias (initializers) before MatMul + Add, Relu + unsigned Quant per quantized_relu; Quant in the FINN
+    domain with no opset import for it; opset 11."""
+    if path is None and name in _CACHE:
+        return _CACHE[name]
     torch.manual_seed(0)
     net = _QKerasMLP(spec)
     acc = _train(net, MLP_INPUT, seed=0, epochs=12, lr=2e-2)
     inits: list = []
-    for i, lin in enumerate((net.l1, net.l2), 1):
+    for i, lin in enumerate(net.dense, 1):
         inits.append(numpy_helper.from_array(lin.weight.detach().numpy().T.copy(), f"dense{i}_kernel"))
         inits.append(numpy_helper.from_array(lin.bias.detach().numpy().copy(), f"dense{i}_bias"))
     nodes = [_quant_node("input_1", "input_q", *spec["in"], False, inits)]
     prev = "input_q"
-    for i in (1, 2):
+    for i in range(1, len(net.dense) + 1):
         nodes += [_quant_node(f"dense{i}_kernel", f"dense{i}_kernel_q", *spec["w"], True, inits),
                   _quant_node(f"dense{i}_bias", f"dense{i}_bias_q", *spec["b"], True, inits),
                   helper.make_node("MatMul", [prev, f"dense{i}_kernel_q"], [f"dense{i}_mm"], name=f"dense{i}_mm"),
-                  helper.make_node("Add", [f"dense{i}_mm", f"dense{i}_bias_q"],
-                                   ["dense2" if i == 2 else "dense1"], name=f"dense{i}_add")]
+                  helper.make_node("Add", [f"dense{i}_mm", f"dense{i}_bias_q"], [f"dense{i}"],
+                                   name=f"dense{i}_add")]
         prev = f"dense{i}"
-        if i == 1:
-            nodes += [helper.make_node("Relu", ["dense1"], ["act1_relu"], name="act1_relu"),
-                      _quant_node("act1_relu", "act1", *spec["act"], False, inits)]
-            prev = "act1"
+        if i <= len(spec["act"]):
+            bits, integer, rounding = spec["act"][i - 1]
+            nodes += [helper.make_node("Relu", [prev], [f"act{i}_relu"], name=f"act{i}_relu"),
+                      _quant_node(f"act{i}_relu", f"act{i}", bits, integer, False, inits, rounding)]
+            prev = f"act{i}"
     graph = helper.make_graph(
-        nodes, "qkeras_mlp",
+        nodes, name,
         [helper.make_tensor_value_info("input_1", TensorProto.FLOAT, ["unk__0", 64])],
-        [helper.make_tensor_value_info("dense2", TensorProto.FLOAT, ["unk__0", 10])], inits)
+        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, ["unk__0", 10])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)], producer_name="qkeras-style")
     model.ir_version = 6
-    out = Path(path) if path is not None else cache_dir() / "qkeras_mlp.onnx"
+    out = Path(path) if path is not None else cache_dir() / f"{name}.onnx"
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(out))
-    result = QATModel("qkeras_mlp", out, None, acc, MLP_INPUT)
+    result = QATModel(name, out, None, acc, MLP_INPUT)
     if path is None:
-        _CACHE["qkeras_mlp"] = result
+        _CACHE[name] = result
     return result
 
 
-ALL_MODELS = {**BREVITAS_MODELS, "qkeras_mlp": qkeras_mlp}
+def qkeras_mlp(path: str | Path | None = None) -> QATModel:
+    """(g) a QKeras-style QONNX MLP as qonnx's Keras converter writes one: 8-bit input, 6-bit weights, 8-bit
+    biases, one 4-bit quantized_relu (64-32-10)."""
+    return _qkeras_graph("qkeras_mlp", QKERAS_SPEC, path)
+
+
+def qkeras_wide(path: str | Path | None = None) -> QATModel:
+    """(h) the same as written for high-precision layers (QKeras, HGQ): 10-bit input, 12-bit weights and biases
+    (power-of-2 scales), two 10-bit unsigned quantized_relu, the first with rounding_mode FLOOR, the second ROUND
+    (64-32-32-10)."""
+    return _qkeras_graph("qkeras_wide", QKERAS_WIDE_SPEC, path)
+
+
+ALL_MODELS = {**BREVITAS_MODELS, "qkeras_mlp": qkeras_mlp, "qkeras_wide": qkeras_wide}
 
 
 # --- qonnx's executor -----------------------------------------------------------------------------------------------

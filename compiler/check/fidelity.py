@@ -57,6 +57,9 @@ class FidelityReport:
     inputs_saturated: dict[str, float] = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
     violations: list[str] = field(default_factory=list)
+    # QONNX sources: the artifact against qonnx's executor on the file as given (the QONNX semantics), beside the
+    # comparison with the converted graph above; None where the source is another kind, gone or changed
+    source: dict | None = None
 
     @property
     def passed(self) -> bool:
@@ -66,6 +69,27 @@ class FidelityReport:
         d = asdict(self)
         d["passed"] = self.passed
         return d
+
+
+def _against_qonnx_source(artifact: Artifact, inputs: list[np.ndarray], out: np.ndarray) -> dict | None:
+    """The artifact's first output against qonnx's executor on the QONNX file it was compiled from."""
+    import hashlib
+
+    from accelc.frontend.source_model import qonnx_runner
+
+    source = artifact.manifest.get("source", {})
+    path = Path(str(source.get("path", "")))
+    if source.get("kind") != "qonnx" or not path.is_file():
+        return None
+    if hashlib.sha256(path.read_bytes()).hexdigest() != source.get("sha256"):
+        return None
+    want = np.asarray(qonnx_runner(path)(inputs)[0], dtype=np.float32).reshape(out.shape)
+    got = out.astype(np.float32)
+    d = {"runner": "qonnx executor", "max_abs_err": float(np.max(np.abs(got - want))) if got.size else 0.0,
+         "exact_fraction": float(np.mean(got == want)) if got.size else 1.0}
+    if is_classifier(want):
+        d["top1_agreement"] = top1_agreement(want, got)
+    return d
 
 
 def _to_channels_last(r: np.ndarray) -> np.ndarray:
@@ -230,6 +254,7 @@ def verify(artifact: Artifact, x: np.ndarray | list[np.ndarray], labels: np.ndar
                                                    and row.saturated > SATURATION_FLOOR), None),
                             inputs_saturated=inputs_saturated(artifact, inputs),
                             thresholds={"atol": atol, "min_agreement": min_agreement})
+    report.source = _against_qonnx_source(artifact, inputs, out)
     if is_classifier(ref):
         report.top1_agreement = top1_agreement(ref, out)
         if labels is not None:

@@ -4,14 +4,15 @@ load time.
 The tools write these nodes in three domains (``qonnx.custom_op.general``, ``finn.custom_op.general``,
 ``onnx.brevitas``), often without an opset import for it, at opsets 9-11. On load (``from_qonnx``) their domain is
 normalized to ``qonnx.custom_op.general`` with its opset import (``normalize_domains``), the standard part of the graph
-is converted to opset 13 around them (accelc.frontend.opset), and what a QuantizeLinear -> (Clip ->)
-DequantizeLinear graph cannot express (BipolarQuant, Trunc, 1 or > 8 bits, rounding other than ROUND, a nonzero zero
-point, parameters computed in the graph) is refused by node, op and parameter (``QonnxImportError``).
+is converted to opset 13 around them (accelc.frontend.opset), and what accelc cannot import (widths beyond 24 bits,
+parameters computed in the graph) is refused by node, op and parameter (``QonnxImportError``).
 
-ONNX Runtime, which runs accelc's float reference and the cpu/cuda targets, cannot execute QONNX ``Quant``
-nodes, so accelc.frontend converts such a model to the equivalent QuantizeLinear -> (Clip ->) DequantizeLinear
-graph on import (``qonnx_to_qcdq``). Nothing here is fpga-specific; the fpga target (accelc.hls.quantized_import)
-turns the QDQ graph back into the same Quant nodes, and uses the names defined here (``QONNX_DOMAIN``,
+ONNX Runtime, which runs accelc's float reference and the cpu/cuda targets, cannot execute QONNX nodes, so on import
+each becomes standard ONNX that computes the same numbers: the equivalent QuantizeLinear -> (Clip ->)
+DequantizeLinear chain where one exists (``qonnx_to_qcdq``: 2 to 8 bits, ROUND, zero offset), else a call of a
+model-local function holding qonnx's arithmetic (accelc.frontend.qonnx_functions: BipolarQuant, Trunc, 1 and 9-24
+bits, every rounding mode, zero points). Nothing here is fpga-specific; the fpga target (accelc.hls.quantized_import)
+turns both back into the same QONNX nodes for hls4ml, and uses the names defined here (``QONNX_DOMAIN``,
 ``QUANT_OPS``, ``QDQ_OPS``, ``is_quant``, ``_constants_to_initializers``). This module must not import accelc.hls.
 """
 
@@ -25,6 +26,7 @@ from onnx import numpy_helper
 
 from accelc.errors import AccelcError, ModelLoadError, Unsupported, group_unsupported
 from accelc.frontend.common import MIN_OPSET, failing_as
+from accelc.frontend.qonnx_functions import ROUNDING_MODES, to_function_call
 
 QONNX_DOMAIN = "qonnx.custom_op.general"
 # The domains the tools write QONNX's quantizers in: qonnx itself, FINN (older qonnx / FINN exports, QKeras
@@ -34,7 +36,9 @@ QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 QUANT_OPS = ("Quant", "IntQuant")  # hls4ml parses both names of QONNX's integer quantizer
 QONNX_OPS = (*QUANT_OPS, "BipolarQuant", "Trunc")
 QDQ_BITS = (2, 8)  # what QuantizeLinear/DequantizeLinear (int8/uint8 at opset 13) + Clip express
-_SUPPORTED = "accelc imports Quant with constant parameters, 2 to 8 bits, ROUND rounding and a zero offset"
+MAX_BITS = 24  # float32, which qonnx and ONNX Runtime compute in, holds integers up to 2^24 exactly
+_SUPPORTED = ("accelc imports Quant (1 to 24 bits, every QONNX rounding mode), BipolarQuant and Trunc with "
+              "constant parameters")
 
 
 def is_quant(node: onnx.NodeProto) -> bool:
@@ -107,7 +111,10 @@ def normalize_domains(proto: onnx.ModelProto) -> onnx.ModelProto:
     out.CopyFrom(proto)
     versions = {o.domain: o.version for o in out.opset_import}
     used = [n.domain for n in out.graph.node if is_qonnx_node(n)]
-    version = versions.get(QONNX_DOMAIN) or next((versions[d] for d in used if d in versions), 1)
+    version = versions.get(QONNX_DOMAIN) or next((versions[d] for d in used if d in versions), None)
+    if version is None:  # no import to go by: a 6-input Trunc is qonnx's v2 (what Brevitas writes), else v1
+        version = 2 if any(n.op_type == "Trunc" and len(n.input) == 6 for n in out.graph.node if is_qonnx_node(n)) \
+            else 1
     for node in out.graph.node:
         if not is_qonnx_node(node):
             continue
@@ -175,9 +182,9 @@ def _describe(model: str, unsupported: list[Unsupported]) -> str:
     return "\n".join(lines)
 
 
-def qdq_problems(proto: onnx.ModelProto) -> list[Unsupported]:
-    """Each QONNX node (domains normalized) that QuantizeLinear -> (Clip ->) DequantizeLinear cannot express,
-    naming the parameter and why; empty when qonnx_to_qcdq converts them all."""
+def import_problems(proto: onnx.ModelProto) -> list[Unsupported]:
+    """Each QONNX node (domains normalized) accelc cannot import, naming the parameter and why; empty when every
+    one is expressible as QCDQ (qonnx_to_qcdq) or as a function call (accelc.frontend.qonnx_functions)."""
     inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
     found = []
     for i, node in enumerate(proto.graph.node):
@@ -188,12 +195,13 @@ def qdq_problems(proto: onnx.ModelProto) -> list[Unsupported]:
         def refuse(reason: str, hint: str = _SUPPORTED, node=node, name=name) -> None:
             found.append(Unsupported(node.op_type, name, "load", reason, hint))
 
-        if node.op_type == "BipolarQuant":
-            refuse("binary quantization (BipolarQuant, x >= 0 -> +scale else -scale) has no "
-                   "QuantizeLinear/DequantizeLinear equivalent; not supported yet")
-        elif node.op_type == "Trunc":
-            refuse("Trunc (dropping the low bits of an integer-grid tensor, e.g. after average pooling) has no "
-                   "QuantizeLinear/DequantizeLinear equivalent; not supported yet")
+        if node.op_type == "Trunc":
+            reason = _trunc_problem(node, inits)
+            if reason:
+                refuse(reason)
+        elif node.op_type == "BipolarQuant":
+            if len(node.input) < 2 or node.input[1] not in inits:
+                refuse("its scale is computed in the graph; a constant is needed")
         elif node.op_type not in QUANT_OPS:
             refuse(f"custom op {node.op_type} (domain {node.domain}) has no standard ONNX equivalent",
                    "export the model without it")
@@ -208,31 +216,61 @@ def _quant_problem(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> str | 
     ins = list(node.input) + [""] * (4 - len(node.input))
     for index, what in ((1, "scale"), (2, "zero point"), (3, "bit width")):
         if ins[index] not in inits:
-            return f"its {what} ('{ins[index]}') is computed in the graph; QuantizeLinear needs it constant"
-    scale, zero, bits = (inits[ins[i]] for i in (1, 2, 3))
+            return f"its {what} ('{ins[index]}') is computed in the graph; a constant is needed"
+    bits = inits[ins[3]]
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     rounding = attrs.get("rounding_mode", b"ROUND")
-    rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
+    rounding = (rounding.decode() if isinstance(rounding, bytes) else str(rounding)).upper()
     if bits.size != 1:
         return f"bit width has shape {bits.shape}; a single bit width per node is needed"
     width = float(bits.reshape(-1)[0])
-    if width != int(width):
-        return f"bitwidth={width:g} is not an integer"
-    if width < QDQ_BITS[0]:
-        return (f"bitwidth={width:g}: a {width:g}-bit quantizer (binary, like BipolarQuant) has no "
-                "QuantizeLinear/DequantizeLinear equivalent; not supported yet")
-    if width > QDQ_BITS[1]:
-        return (f"bitwidth={width:g}: QuantizeLinear/DequantizeLinear hold at most 8 bits at opset 13; "
-                "wider Quant nodes are not supported yet")
-    if rounding.upper() != "ROUND":
-        return (f"rounding_mode={rounding}: QuantizeLinear rounds half to even (QONNX ROUND) only; "
-                "not supported yet")
-    if np.any(zero != 0):
-        return (f"zero point {zero.reshape(-1)[:4].tolist()} is nonzero: Quant clips x/scale + zero point, "
-                "QuantizeLinear saturates after adding it (different ranges); not supported yet")
-    if np.squeeze(scale).ndim > 1:
-        return f"scale has shape {scale.shape}; QuantizeLinear takes one scale or one per channel"
+    if width != int(width) or not 1 <= width <= MAX_BITS:
+        return f"bitwidth={width:g} (an integer from 1 to {MAX_BITS} is imported)"
+    if rounding not in ROUNDING_MODES + ("HALF_EVEN",):
+        return f"rounding_mode={rounding} is not a QONNX rounding mode ({', '.join(ROUNDING_MODES)})"
     return None
+
+
+def _trunc_problem(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> str | None:
+    if len(node.input) not in (5, 6):
+        return f"{len(node.input)} inputs (qonnx's Trunc v1 has 5, v2 6)"
+    names = ("scale", "zero point", "input bit width") + (("output scale",) if len(node.input) == 6 else ()) + (
+        "output bit width",)
+    for name, what in zip(node.input[1:], names):
+        if name not in inits:
+            return f"its {what} ('{name}') is computed in the graph; a constant is needed"
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    rounding = attrs.get("rounding_mode", b"FLOOR")
+    rounding = (rounding.decode() if isinstance(rounding, bytes) else str(rounding)).upper()
+    if rounding not in ROUNDING_MODES:
+        return f"rounding_mode={rounding} is not a QONNX rounding mode ({', '.join(ROUNDING_MODES)})"
+    return None
+
+
+def _qcdq_expresses(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> bool:
+    """What QuantToQCDQ converts exactly: Quant with 2 to 8 bits, ROUND, a zero offset, one scale per tensor or
+    per channel."""
+    if not is_quant(node):
+        return False
+    scale, zero, bits = (inits[t] for t in node.input[1:4])
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    rounding = attrs.get("rounding_mode", b"ROUND")
+    rounding = rounding.decode() if isinstance(rounding, bytes) else str(rounding)
+    width = float(bits.reshape(-1)[0])
+    return (QDQ_BITS[0] <= width <= QDQ_BITS[1] and rounding.upper() == "ROUND" and not np.any(zero != 0)
+            and np.squeeze(scale).ndim <= 1)
+
+
+def _quantizers_as_functions(proto: onnx.ModelProto) -> int:
+    """The quantizers QCDQ cannot express become function calls (accelc.frontend.qonnx_functions); returns how many."""
+    inits = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+    count = 0
+    for node in proto.graph.node:
+        if node.domain == QONNX_DOMAIN and node.op_type in ("Quant", "BipolarQuant", "Trunc") \
+                and not _qcdq_expresses(node, inits):
+            to_function_call(proto, node)
+            count += 1
+    return count
 
 
 def from_qonnx(proto: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, str]:
@@ -250,8 +288,9 @@ def from_qonnx(proto: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, str]
             proto = convert_standard_part(proto, MIN_OPSET)
     _constants_to_initializers(proto.graph)  # Constant-node scales / zero points / bit widths: QuantToQCDQ reads
     # initializers only
-    problems = qdq_problems(proto)
+    problems = import_problems(proto)
     if problems:
         raise QonnxImportError(name, problems)
+    _quantizers_as_functions(proto)
     with failing_as(f"{name}: QONNX model with no ONNX equivalent"):
         return qonnx_to_qcdq(proto), "qonnx"

@@ -208,6 +208,9 @@ def verify(
     if report.accuracy_reference is not None:
         table.add_row("accuracy (float reference)", f"{report.accuracy_reference:.4f}")
         table.add_row(f"accuracy ({art.target})", f"{report.accuracy_artifact:.4f}")
+    if report.source is not None:  # a QONNX source: qonnx's executor on the file as given
+        table.add_row("max abs error vs qonnx executor", f"{report.source['max_abs_err']:.4g}")
+        table.add_row("outputs equal to the executor's", f"{100 * report.source['exact_fraction']:.1f} %")
     out.print(table)
     if report.per_layer:
         from accelc.check.fidelity import percent, saturation_lines

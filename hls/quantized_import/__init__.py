@@ -39,6 +39,7 @@ from accelc.hls.quantized_import.precision import (
     value_precision,
 )
 from accelc.hls.quantized_import.rewrite import (
+    bipolar_weights_to_quant,
     drop_requantization,
     fold_quantized_constants,
     has_quantization,
@@ -46,13 +47,16 @@ from accelc.hls.quantized_import.rewrite import (
     quantized_constant,
     scaled_products,
     transpose_quantized_weight,
+    trunc_to_quant,
 )
 from accelc.hls.quantized_import.support import constant_source, is_quantization_node, quant_problems
 
 __all__ = [
-    "ALPHA_SIGNIFICANT_BITS", "QDQ_OPS", "QONNX_DOMAIN", "QUANT_OPS", "alpha_precision", "constant_source",
+    "ALPHA_SIGNIFICANT_BITS", "QDQ_OPS", "QONNX_DOMAIN", "QUANT_OPS", "alpha_precision", "bipolar_weights_to_quant",
+    "constant_source",
     "drop_requantization", "fold_quantized_constants", "has_quantization", "input_precision", "is_power_of_two",
     "is_quant", "is_quantization_node", "qdq_to_quant", "qonnx_to_qcdq", "quant_parameters", "quant_problems",
     "quantized_constant", "quantized_layer_precisions", "scaled_products", "transpose_quantized_weight",
+    "trunc_to_quant",
     "value_precision",
 ]

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from accelc.frontend.qonnx import is_quant
+from accelc.frontend.qonnx import QONNX_DOMAIN, is_quant
 from accelc.hls.quantized_import._common import _has_offset, _inits, _value_preserving
 
 # Significant bits kept for a non-power-of-2 scale (ApplyAlpha scale/bias types): float32 has 24.
@@ -17,10 +17,16 @@ ALPHA_SIGNIFICANT_BITS = 24
 
 
 def quant_parameters(graph: onnx.GraphProto) -> dict[str, dict]:
-    """Quant node name -> its constant scale, zero point, bit width and signedness (for the hls4ml config)."""
+    """Quant / BipolarQuant node name -> its constant scale, zero point, bit width and signedness (for the hls4ml
+    config)."""
     inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     out = {}
     for node in graph.node:
+        if node.op_type == "BipolarQuant" and node.domain == QONNX_DOMAIN and node.input[1] in inits:
+            # +-scale: the integers -1 and 1, a narrow 2-bit signed grid
+            out[node.name] = {"scale": inits[node.input[1]], "zeropt": np.zeros(()), "bitwidth": 2.0,
+                              "signed": True, "constant": node.input[0] in inits}
+            continue
         if not is_quant(node) or not all(t in inits for t in node.input[1:4]):
             continue
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
@@ -79,6 +85,31 @@ def input_precision(p: dict) -> str:
     return f"fixed<{max(hi + frac, 2)},{hi},RND,SAT>"
 
 
+def average_pool_precision(p: dict, weight: float) -> str:
+    """The exact type of an average (weight 1/k, a power of two) of a Quant's values. With a power-of-2 scale they
+    are the fixed-point values themselves; otherwise hls4ml has moved the Quant's rescale below the (linear) pool,
+    which then averages the integers — not the float values its observed range describes, so a range-sized type
+    saturates. (hls4ml's own 'auto' inference fails on a depthwise Conv.) A Trunc that follows floors the exact
+    mean, as qonnx does."""
+    unit = float(np.max(p["scale"])) if is_power_of_two(p["scale"]) and not np.any(p["zeropt"]) else 1.0
+    top = 2.0 ** min(p["bitwidth"], 32) * unit
+    integer = math.ceil(math.log2(top)) + 2  # sign and headroom
+    frac = -math.floor(math.log2(unit)) + round(-math.log2(weight))
+    return f"fixed<{max(integer + frac, 2)},{integer},TRN,SAT>"
+
+
+def _is_average_pool(node: onnx.NodeProto, inits: dict[str, np.ndarray]) -> bool:
+    """A depthwise Conv with one power-of-2 weight everywhere and no bias: an AveragePool (accelc's avgpool-to-conv)."""
+    if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in inits:
+        return False
+    w = np.asarray(inits[node.input[1]], np.float64)
+    group = next((a.i for a in node.attribute if a.name == "group"), 1)
+    no_bias = len(node.input) < 3 or not node.input[2] or (node.input[2] in inits and not np.any(inits[node.input[2]]))
+    # NCHW (O, 1, kh, kw) or, after channels-last, (O, kh, kw, 1)
+    return bool(w.size and group == w.shape[0] and 1 in (w.shape[1], w.shape[-1]) and np.all(w == w.flat[0])
+                and w.flat[0] > 0 and np.frexp(w.flat[0])[0] == 0.5 and no_bias)
+
+
 def quantized_layer_precisions(model: onnx.ModelProto) -> dict[str, dict[str, str]]:
     """hls4ml precision entries (layer name -> {type name: type}) for the layers whose types a quantized model
     fixes; accelc's range-derived types must not replace them. Empty for a float model.
@@ -129,6 +160,10 @@ def quantized_layer_precisions(model: onnx.ModelProto) -> dict[str, dict[str, st
             nxt = consumers[t][0]
             out[nxt.name] = {"result": "auto", "accum": "auto"} if nxt.op_type == "MaxPool" else {"result": "auto"}
             t = nxt.output[0]
+        if len(consumers.get(t, [])) == 1 and _is_average_pool(consumers[t][0], inits):
+            pool = consumers[t][0]
+            exact = average_pool_precision(params[node.name], float(np.asarray(inits[pool.input[1]]).flat[0]))
+            out[pool.name] = {"result": exact, "accum": exact}
     for node in products.values():
         out[node.name] = {"bias": alpha}
     for node in graph.node:  # a Conv whose float weights fold_quantized_constants made: on the dequantized input

@@ -10,12 +10,17 @@ import onnx
 from onnx import numpy_helper
 
 from accelc.errors import AccelcError
-from accelc.frontend.qonnx import QDQ_OPS, _constants_to_initializers, is_quant
+from accelc.frontend.qonnx import QDQ_OPS, QONNX_DOMAIN, _constants_to_initializers, is_quant
 from accelc.hls.quantized_import._common import _has_offset, _inits, _value_preserving
 
 
 def has_quantization(graph: onnx.GraphProto) -> bool:
-    return any(n.op_type in QDQ_OPS or is_quant(n) for n in graph.node)
+    return any(n.op_type in QDQ_OPS or is_quantizer(n) for n in graph.node)
+
+
+def is_quantizer(node: onnx.NodeProto) -> bool:
+    """A QONNX Quant or BipolarQuant (hls4ml lowers both)."""
+    return is_quant(node) or (node.op_type == "BipolarQuant" and node.domain == QONNX_DOMAIN)
 
 
 def qdq_to_quant(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -54,10 +59,10 @@ def qdq_to_quant(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def quantized_constant(graph: onnx.GraphProto, tensor: str) -> tuple[onnx.NodeProto, onnx.TensorProto] | None:
-    """(Quant node, its constant input) when `tensor` is a Quant of an initializer used by nothing else."""
+    """(Quant/BipolarQuant node, its constant input) when `tensor` is one of an initializer used by nothing else."""
     inits = {i.name: i for i in graph.initializer}
     producer = next((n for n in graph.node if tensor in n.output), None)
-    if producer is None or not is_quant(producer) or producer.input[0] not in inits:
+    if producer is None or not is_quantizer(producer) or producer.input[0] not in inits:
         return None
     users = [n for n in graph.node if producer.input[0] in n.input or tensor in n.input]
     if len(users) != 2:
@@ -71,7 +76,7 @@ def transpose_quantized_weight(graph: onnx.GraphProto, quant: onnx.NodeProto, in
     inits = {i.name: i for i in graph.initializer}
     graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(numpy_helper.to_array(init).T), new_name))
     quant.input[0] = new_name
-    for k in (1, 2):
+    for k in range(1, min(len(quant.input), 3)):  # BipolarQuant has a scale only
         t = inits.get(quant.input[k])
         if t is not None and len(t.dims) == 2:
             name = f"{new_name}_{'scale' if k == 1 else 'zeropt'}"
@@ -82,7 +87,7 @@ def transpose_quantized_weight(graph: onnx.GraphProto, quant: onnx.NodeProto, in
 def scaled_products(graph: onnx.GraphProto) -> list[str]:
     """MatMul/Conv nodes with Quant weights: hls4ml computes them on the integer grid and rescales after, so
     their hls4ml outputs are not the ONNX node's values (the per-layer trace must not compare them)."""
-    quant_outputs = {n.output[0] for n in graph.node if is_quant(n)}
+    quant_outputs = {n.output[0] for n in graph.node if is_quantizer(n)}
     return [n.name for n in graph.node if n.op_type in ("MatMul", "Conv") and len(n.input) > 1
             and n.input[1] in quant_outputs]
 
@@ -165,3 +170,53 @@ def fold_quantized_constants(graph: onnx.GraphProto) -> list[str]:
         graph.node.remove(node)
         folded.append(node.name)
     return folded
+
+
+def bipolar_weights_to_quant(graph: onnx.GraphProto) -> list[str]:
+    """BipolarQuant(W, s) on a constant -> Quant(W', s, 0, 2 bits, signed, narrow) with W' = where(W >= 0, 1, -1) * s
+    (the values BipolarQuant computes; the Quant leaves them as they are): hls4ml lowers a BipolarQuant weight as
+    a 1-bit xnor type, and a Dense with xnor weights and xnor inputs sums a == w (a popcount, (dot + n) / 2)
+    instead of the +-1 dot product — wrong numbers. A 2-bit weight keeps the product exact (hls4ml's data_binary
+    product for xnor inputs, weight_ternary otherwise). Returns the names of the nodes rewritten."""
+    inits = {i.name: i for i in graph.initializer}
+    done = []
+    for node in graph.node:
+        if node.op_type != "BipolarQuant" or node.domain != QONNX_DOMAIN or node.input[0] not in inits \
+                or node.input[1] not in inits:
+            continue
+        w = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
+        s = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+        values = np.where(w >= 0, np.float32(1), np.float32(-1)) * s
+        base = f"{node.name}_bipolar"
+        graph.initializer.extend([
+            numpy_helper.from_array(values.astype(np.float32), f"{base}_values"),
+            numpy_helper.from_array(np.zeros((), np.float32), f"{base}_zeropt"),
+            numpy_helper.from_array(np.array(2.0, np.float32), f"{base}_bits")])
+        node.op_type = "Quant"
+        node.input[:] = [f"{base}_values", node.input[1], f"{base}_zeropt", f"{base}_bits"]
+        del node.attribute[:]
+        node.attribute.extend([onnx.helper.make_attribute("signed", 1), onnx.helper.make_attribute("narrow", 1),
+                               onnx.helper.make_attribute("rounding_mode", "ROUND")])
+        done.append(node.name)
+    return done
+
+
+def trunc_to_quant(graph: onnx.GraphProto) -> list[str]:
+    """qonnx's Trunc v2 (x, scale, zeropt, in_bits, out_scale, out_bits) as the Quant (x, out_scale, zeropt / T,
+    out_bits) with the same signedness, narrow range and rounding, T = out_scale / scale a power of two (checked by
+    accelc.hls.support): Trunc first rounds x onto its input grid (scale), which a value computed in fixed point
+    already sits on; from there both divide by out_scale, clamp to the output width, round the same way and
+    rescale. hls4ml 1.3 has no Trunc; it lowers the Quant (ROUND, FLOOR). Returns the names rewritten."""
+    inits = {i.name: i for i in graph.initializer}
+    done = []
+    for node in graph.node:
+        if node.op_type != "Trunc" or node.domain != QONNX_DOMAIN or len(node.input) != 6:
+            continue
+        scale, zeropt, _, out_scale, out_bits = (numpy_helper.to_array(inits[t]) for t in node.input[1:])
+        shift = float(np.asarray(out_scale, np.float64).reshape(-1)[0] / np.asarray(scale, np.float64).reshape(-1)[0])
+        z = np.asarray(zeropt, np.float32) / np.float32(shift)
+        graph.initializer.append(numpy_helper.from_array(z.astype(np.float32), f"{node.name}_quant_zeropt"))
+        node.op_type = "Quant"
+        node.input[:] = [node.input[0], node.input[4], f"{node.name}_quant_zeropt", node.input[5]]
+        done.append(node.name)
+    return done

@@ -6,6 +6,7 @@ import numpy as np
 import onnx_ir as ir
 
 from accelc.frontend.qonnx import QDQ_OPS, QONNX_DOMAIN, QUANT_OPS
+from accelc.frontend.qonnx_functions import is_function_node, parse_name
 
 # Integer element types QCDQToQuant maps to a Quant bit width.
 _INT_TYPES = {
@@ -29,7 +30,8 @@ def constant_source(value: ir.Value | None) -> ir.Value | None:
         return value
     node = value.producer()
     while node is not None and (node.op_type in ("DequantizeLinear", "QuantizeLinear", "Clip")
-                                or (node.op_type in QUANT_OPS and node.domain == QONNX_DOMAIN)):
+                                or (node.op_type in QUANT_OPS and node.domain == QONNX_DOMAIN)
+                                or is_function_node(node)):
         src = node.inputs[0]
         if src is None:
             return None
@@ -47,8 +49,9 @@ def is_quantization_node(node: ir.Node) -> bool:
     if node.domain in ("", "ai.onnx") and node.op_type == "Constant":
         users = [u for u, _ in node.outputs[0].uses()]
         return bool(users) and all(u.op_type in QDQ_OPS or (u.op_type == "Clip" and is_quantization_node(u))
-                                   or (u.op_type in QUANT_OPS and u.domain == QONNX_DOMAIN) for u in users)
-    if node.domain == QONNX_DOMAIN and node.op_type in QUANT_OPS:
+                                   or (u.op_type in QUANT_OPS and u.domain == QONNX_DOMAIN)
+                                   or is_function_node(u) for u in users)
+    if (node.domain == QONNX_DOMAIN and node.op_type in QUANT_OPS) or is_function_node(node):
         return True
     if node.domain in ("", "ai.onnx") and node.op_type == "Clip" and node.inputs and node.inputs[0] is not None:
         producer = node.inputs[0].producer()
@@ -159,7 +162,45 @@ def quant_problems(node: ir.Node) -> list[str | tuple[str, str]]:
         return []
     if op in QUANT_OPS and node.domain == QONNX_DOMAIN:
         return _quant_problems(node)
+    if is_function_node(node):
+        return _function_problems(node)
     return [f"{op} is not a quantization op"]
+
+
+# hls4ml 1.3's Quant handler maps these QONNX rounding modes to ap_fixed quantization modes
+_HLS4ML_ROUNDING = {"ROUND": "AP_RND_CONV", "FLOOR": "AP_TRN"}
+
+
+def _function_problems(node: ir.Node) -> list[str | tuple[str, str]]:
+    """A QONNX quantizer the frontend kept as a function call (accelc.frontend.qonnx_functions); the fpga target
+    gives it back to hls4ml as the Quant / BipolarQuant node it stands for."""
+    spec = parse_name(node.op_type)
+    scale = _const(node.inputs[1])
+    problems: list[str | tuple[str, str]] = []
+    if scale is None:
+        return [("the scale is not a constant", _HINT)]
+    if spec["op"] == "Trunc":
+        return _trunc_problems(node, spec)
+    if np.any(np.asarray(scale) <= 0):
+        problems.append("a scale that is not positive")
+    zero = _const(node.inputs[2]) if spec["op"] == "Quant" else np.zeros(1)
+    if spec["op"] == "Quant":
+        if zero is None or _const(node.inputs[3]) is None:
+            return [("the zero point or bit width is not a constant", _HINT)]
+        if spec["bipolar"] and np.any(zero):
+            problems.append("a 1-bit signed Quant with a nonzero zero point (hls4ml lowers 1-bit quantizers as "
+                            "BipolarQuant, +-scale)")
+        elif spec["rounding_mode"] not in _HLS4ML_ROUNDING:
+            problems.append((f"rounding_mode={spec['rounding_mode']} (hls4ml 1.3 lowers ROUND as AP_RND_CONV and "
+                             "FLOOR as AP_TRN; ap_fixed has no exact equivalent of the others it lowers)",
+                             "train with ROUND or FLOOR, or compile for cpu"))
+    if not _on_constant(node):
+        if not _scalar(scale) or not _scalar(zero):
+            problems.append((f"per-channel activation quantization ({np.asarray(scale).size} scales on a computed "
+                             "tensor); hls4ml lowers per-tensor activation scales only", _HINT))
+    else:
+        problems += _weight_use_problems(node, scale, zero)
+    return problems
 
 
 def _quant_problems(node: ir.Node) -> list[str | tuple[str, str]]:
@@ -192,4 +233,22 @@ def _quant_problems(node: ir.Node) -> list[str | tuple[str, str]]:
                              "tensor); hls4ml lowers per-tensor activation scales only", _HINT))
     else:
         problems += _weight_use_problems(node, scale, zero)
+    return problems
+
+
+def _trunc_problems(node: ir.Node, spec: dict) -> list[str | tuple[str, str]]:
+    """Trunc v2 is lowered as a Quant at its output scale (accelc.hls.quantized_import.trunc_to_quant)."""
+    hint = "compile for cpu, which computes Trunc as qonnx does"
+    if spec["version"] == 1:
+        return [("Trunc v1 (5 inputs: output on the input scale, no clamp) has no hls4ml lowering", hint)]
+    params = [_const(v) for v in node.inputs[1:]]
+    if any(p is None or np.asarray(p).size != 1 for p in params):
+        return [("Trunc parameters that are not constant scalars", hint)]
+    scale, _, _, out_scale, _ = (float(np.asarray(p).reshape(-1)[0]) for p in params)
+    ratio = out_scale / scale if scale > 0 else 0.0
+    problems: list[str | tuple[str, str]] = []
+    if ratio <= 0 or np.frexp(ratio)[0] != 0.5:
+        problems.append((f"output scale / input scale = {ratio:g} is not a power of two", hint))
+    if spec["rounding_mode"] not in _HLS4ML_ROUNDING:
+        problems.append((f"rounding_mode={spec['rounding_mode']} (hls4ml 1.3 lowers ROUND and FLOOR)", hint))
     return problems

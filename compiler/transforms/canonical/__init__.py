@@ -20,9 +20,10 @@ from accelc.transforms.canonical.remove_noops import RemoveNoOps
 from accelc.transforms.canonical.reshape_to_flatten import ReshapeToFlatten
 from accelc.transforms.canonical.sink_transposes import SinkTransposes
 from accelc.transforms.canonical.transpose_into_dense import TransposeIntoDense
+from accelc.transforms.canonical.transpose_quantized_weight import TransposeQuantizedWeight
 from accelc.transforms.canonical.unsqueezed_batchnorm import UnsqueezedBatchNorm
 
 __all__ = ["Canonicalize", "ConstantsToInitializers", "FoldShapeArithmetic", "RemoveNoOpCasts", "ReshapeToFlatten",
            "UnsqueezedBatchNorm", "FoldBatchNorm", "FoldConstants", "FoldInputScale", "InferShapes", "NameNodes",
            "NormalizeOpset", "ReduceToPool", "RemoveNoOps", "ExporterCleanup", "SinkTransposes", "AbsorbInputLayout",
-           "TransposeIntoDense", "FoldChannelAffine", "FreeBatch"]
+           "TransposeIntoDense", "TransposeQuantizedWeight", "FoldChannelAffine", "FreeBatch"]

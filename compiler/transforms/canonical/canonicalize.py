@@ -27,6 +27,7 @@ from accelc.transforms.canonical.remove_noops import RemoveNoOps
 from accelc.transforms.canonical.reshape_to_flatten import ReshapeToFlatten
 from accelc.transforms.canonical.sink_transposes import SinkTransposes
 from accelc.transforms.canonical.transpose_into_dense import TransposeIntoDense
+from accelc.transforms.canonical.transpose_quantized_weight import TransposeQuantizedWeight
 from accelc.transforms.canonical.unsqueezed_batchnorm import UnsqueezedBatchNorm
 
 
@@ -37,6 +38,7 @@ def canonical_passes() -> list[type[AccelcPass]]:
         RemoveNoOps,
         # slot: constants -> initializers (Constant, ConstantOfShape)
         ConstantsToInitializers,
+        TransposeQuantizedWeight,  # Transpose(DQ(Q(W))) (TorchScript's bias-free Linear) -> DQ(Q(W^T)), exact
         # slot: fixed-batch exports -> a free batch
         FreeBatch,
         # slot: exporter clean-up (layout Transposes, Casts, shape chains)

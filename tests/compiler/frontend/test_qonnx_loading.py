@@ -180,30 +180,26 @@ def _refusal_model(kind: str) -> onnx.ModelProto:
         nodes = [helper.make_node("BipolarQuant", ["x", "s"], ["y"], name="bin_act", domain=FINN)]
     elif kind == "trunc":
         inits += [_t("b_out", 2)]
-        nodes = [helper.make_node("Trunc", ["x", "s", "zero", "b", "b_out"], ["y"], name="trunc", domain=BREVITAS,
-                                  rounding_mode="FLOOR")]
+        nodes = [helper.make_node("Trunc", ["x", "s", "zero", "b"], ["y"], name="trunc", domain=BREVITAS,
+                                  rounding_mode="FLOOR")]  # one input short of v1
     else:
-        attrs, q_inits = {"1-bit": ({}, [_t("b", 1)]), "12-bit": ({}, [_t("b", 12)]),
-                          "ceil": ({"rounding_mode": "CEIL"}, []), "zero point": ({}, [_t("zero", 0.5)]),
+        attrs, q_inits = {"30-bit": ({}, [_t("b", 30)]), "sideways": ({"rounding_mode": "SIDEWAYS"}, []),
                           "3.5-bit": ({}, [_t("b", 3.5)])}[kind]
         inits = [t for t in inits if t.name not in {q.name for q in q_inits}] + q_inits
         nodes = [_quant("x", "s", "b", "y", "q", BREVITAS, **attrs)]
     return _model(nodes, inits, None, 11, imported=False, n_out=4)
 
 
-REFUSALS = {
-    "bipolar": ("BipolarQuant", "bin_act", "binary quantization (BipolarQuant"),
-    "trunc": ("Trunc", "trunc", "Trunc (dropping the low bits"),
-    "1-bit": ("Quant", "q", "bitwidth=1: a 1-bit quantizer"),
-    "12-bit": ("Quant", "q", "bitwidth=12: QuantizeLinear/DequantizeLinear hold at most 8 bits"),
-    "3.5-bit": ("Quant", "q", "bitwidth=3.5 is not an integer"),
-    "ceil": ("Quant", "q", "rounding_mode=CEIL: QuantizeLinear rounds half to even"),
-    "zero point": ("Quant", "q", "zero point [0.5] is nonzero"),
+REFUSALS = {  # BipolarQuant, 1 and 9-24 bits, every rounding mode and zero points load (test_qonnx_functions)
+    "trunc": ("Trunc", "trunc", "4 inputs (qonnx's Trunc v1 has 5, v2 6)"),
+    "30-bit": ("Quant", "q", "bitwidth=30 (an integer from 1 to 24 is imported)"),
+    "3.5-bit": ("Quant", "q", "bitwidth=3.5 (an integer from 1 to 24"),
+    "sideways": ("Quant", "q", "rounding_mode=SIDEWAYS is not a QONNX rounding mode"),
 }
 
 
 @pytest.mark.parametrize("kind", sorted(REFUSALS))
-def test_what_qdq_cannot_express_is_refused_at_load_by_name(kind: str, tmp_path) -> None:
+def test_what_cannot_be_imported_is_refused_at_load_by_name(kind: str, tmp_path) -> None:
     op, node, reason = REFUSALS[kind]
     path = tmp_path / "q.onnx"
     onnx.save(_refusal_model(kind), path)
@@ -225,15 +221,15 @@ def test_a_scale_computed_in_the_graph_is_refused(tmp_path) -> None:
 
 
 def test_several_refusals_are_listed_by_op() -> None:
-    inits = [_t("s", 0.25)]
-    nodes = [helper.make_node("BipolarQuant", ["x", "s"], ["a"], name="b1", domain=FINN),
-             helper.make_node("BipolarQuant", ["a", "s"], ["y"], name="b2", domain=FINN)]
+    inits = [_t("s", 0.25), _t("zero", 0.0), _t("b", 4), _t("b_out", 2)]
+    nodes = [helper.make_node("Trunc", ["x", "s", "zero", "b"], ["a"], name="t1", domain=FINN),
+             helper.make_node("Trunc", ["a", "s", "zero", "b"], ["y"], name="t2", domain=FINN)]
     model = _model(nodes, inits, None, 9, imported=False, n_out=4)
     with pytest.raises(QonnxImportError) as err:
-        accelc.frontend.qonnx.from_qonnx(model, "bnn.onnx")
+        accelc.frontend.qonnx.from_qonnx(model, "trunc.onnx")
     text = str(err.value)
-    assert text.splitlines()[0] == "bnn.onnx: 2 QONNX node(s) cannot be imported (BipolarQuant ×2):"
-    assert "BipolarQuant ×2: b1, b2 — binary quantization" in text
+    assert text.splitlines()[0] == "trunc.onnx: 2 QONNX node(s) cannot be imported (Trunc ×2):"
+    assert "Trunc ×2: t1, t2 — 4 inputs" in text
 
 
 # --- the source runner ----------------------------------------------------------------------------------------
@@ -308,14 +304,19 @@ def test_real_exports_load_and_compile_for_cpu_against_the_executor(name: str, t
 
 
 @pytest.mark.slow
-def test_real_binary_export_is_refused_naming_each_bipolar_quant() -> None:
+def test_real_binary_export_runs_on_cpu_equal_to_the_executor(tmp_path) -> None:
+    """A TorchScript-exported BNN (BipolarQuant weights and activations): its six BipolarQuant nodes become
+    function calls, and the cpu artifact computes qonnx's numbers bit for bit on the digits test split."""
     pytest.importorskip("brevitas")
     import _qat_models
 
     model = _qat_models.tfc_1w1a(dynamo=False)
-    with pytest.raises(QonnxImportError) as err:
-        load(model.path)
-    assert {u.op for u in err.value.unsupported} == {"BipolarQuant"} and len(err.value.unsupported) == 6
+    loaded = load(model.path)
+    assert [n.op_type for n in loaded.model.graph if n.domain == "accelc.qonnx"].count("Bipolar") == 6
+    art = accelc.compile(model.path, target="cpu", out=tmp_path / "cpu", calibration="digits")
+    x, _ = _qat_models.digits(model.input_shape, "test")
+    want = _qat_models.executor_predict(model.path, x)
+    np.testing.assert_array_equal(np.asarray(art.predict(x)).reshape(want.shape), want)
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ STEPS = [  # written out, not read from canonical_passes(): a reordering must be
     "normalize-opset",
     "remove-noops",
     "constants-to-initializers",
+    "transpose-quantized-weight",
     "free-batch",
     "exporter-cleanup",
     "fold-constants",

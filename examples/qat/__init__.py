@@ -1,0 +1,1 @@
+"""Issue 16's survey of quantization-aware models (survey.py)."""
