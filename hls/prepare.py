@@ -30,6 +30,7 @@ from accelc.hls.quantized_import import (
     has_quantization,
     qdq_to_quant,
     quantized_constant,
+    round_quantized_constants,
     scaled_products,
     transpose_quantized_weight,
     trunc_to_quant,
@@ -189,6 +190,7 @@ def prepare(model: onnx.ModelProto) -> Prepared:
     functions_to_qonnx(model, QONNX_DOMAIN)  # QONNX quantizers QDQ cannot express, kept as function calls
     bipolar_weights_to_quant(graph)
     trunc_to_quant(graph)
+    round_quantized_constants(graph)
     if has_quantization(graph):
         model = qdq_to_quant(model)
         graph = model.graph

@@ -1,15 +1,17 @@
 """QONNX quantizers that QuantizeLinear/DequantizeLinear cannot express, as calls of model-local ONNX functions.
 
 QCDQ (accelc.frontend.qonnx.qonnx_to_qcdq) expresses a Quant with 2 to 8 bits, ROUND rounding and a zero offset.
-The rest — BipolarQuant (FINN's binary +-scale), a 1-bit signed Quant (qonnx executes it as bipolar), 9 to 32 bits,
-the other rounding modes (FLOOR, CEIL, UP, DOWN, HALF_UP, HALF_DOWN), a nonzero zero point — becomes a node of
+The rest — BipolarQuant (FINN's binary +-scale), Trunc (v1, v2), a 1-bit signed Quant (qonnx executes it as
+bipolar), 9 to 24 bits, the other rounding modes (FLOOR, CEIL, UP, DOWN, HALF_UP, HALF_DOWN), a nonzero zero point
+— becomes a node of
 domain ``accelc.qonnx`` calling a function whose body is qonnx's own arithmetic in standard ONNX ops (Div, Add,
 Clip, the rounding, Sub, Mul; Where for bipolar), in float32 as qonnx's numpy computes it: ONNX Runtime runs the
 graph (float reference, calibration, cpu target) and gets qonnx's executor's numbers, and no pass can see into or
 reorder the arithmetic. The node keeps the original inputs (x, scale, zero point, bit width) and its op name says
 the rest (``Quant_FLOOR_s``: FLOOR, signed, not narrow; ``Quant_ROUND_un``: unsigned narrow; ``Quant_BIPOLAR``,
-``Bipolar``), so a target can turn it back into the QONNX node (``as_qonnx_node``; the fpga target does, for
-hls4ml) and the cpu target inlines it (``inline``).
+``Bipolar``, ``Trunc_FLOOR_s``, ``TruncV1_FLOOR``), so a target can turn it back into the QONNX node
+(``functions_to_qonnx``; the fpga target does, for hls4ml). ONNX Runtime inlines the functions itself (the cpu/cuda
+artifacts keep the calls); ``inline`` writes the plain-ONNX form for other runtimes.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from accelc.hls.quantized_import.rewrite import (
     has_quantization,
     qdq_to_quant,
     quantized_constant,
+    round_quantized_constants,
     scaled_products,
     transpose_quantized_weight,
     trunc_to_quant,
@@ -53,10 +54,8 @@ from accelc.hls.quantized_import.support import constant_source, is_quantization
 
 __all__ = [
     "ALPHA_SIGNIFICANT_BITS", "QDQ_OPS", "QONNX_DOMAIN", "QUANT_OPS", "alpha_precision", "bipolar_weights_to_quant",
-    "constant_source",
-    "drop_requantization", "fold_quantized_constants", "has_quantization", "input_precision", "is_power_of_two",
-    "is_quant", "is_quantization_node", "qdq_to_quant", "qonnx_to_qcdq", "quant_parameters", "quant_problems",
-    "quantized_constant", "quantized_layer_precisions", "scaled_products", "transpose_quantized_weight",
-    "trunc_to_quant",
-    "value_precision",
+    "constant_source", "drop_requantization", "fold_quantized_constants", "has_quantization", "input_precision",
+    "is_power_of_two", "is_quant", "is_quantization_node", "qdq_to_quant", "qonnx_to_qcdq", "quant_parameters",
+    "quant_problems", "quantized_constant", "quantized_layer_precisions", "round_quantized_constants",
+    "scaled_products", "transpose_quantized_weight", "trunc_to_quant", "value_precision",
 ]

@@ -220,3 +220,32 @@ def trunc_to_quant(graph: onnx.GraphProto) -> list[str]:
         node.input[:] = [node.input[0], node.input[4], f"{node.name}_quant_zeropt", node.input[5]]
         done.append(node.name)
     return done
+
+
+def round_quantized_constants(graph: onnx.GraphProto) -> list[str]:
+    """Quant(W) on a constant with a rounding mode hls4ml 1.3 has no ap_fixed mode for (CEIL, UP, DOWN, HALF_UP,
+    HALF_DOWN) -> the same Quant with ROUND of the values qonnx computes (already on the integer grid, which ROUND
+    leaves as they are). Returns the names rewritten."""
+    from qonnx.custom_op.general.quant import quant
+
+    inits = {i.name: i for i in graph.initializer}
+    done = []
+    for node in graph.node:
+        if not is_quant(node) or not all(t in inits for t in node.input[:4]):
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        rounding = attrs.get("rounding_mode", b"ROUND")
+        rounding = (rounding.decode() if isinstance(rounding, bytes) else str(rounding)).upper()
+        if rounding in ("ROUND", "FLOOR"):
+            continue
+        x, scale, zeropt, bits = (numpy_helper.to_array(inits[t]) for t in node.input[:4])
+        values = quant(x.astype(np.float32), scale, zeropt, bits, attrs.get("signed", 1), attrs.get("narrow", 0),
+                       rounding)
+        name = f"{node.name}_rounded"
+        graph.initializer.append(numpy_helper.from_array(np.asarray(values, np.float32), name))
+        node.input[0] = name
+        for a in node.attribute:
+            if a.name == "rounding_mode":
+                a.s = b"ROUND"
+        done.append(node.name)
+    return done

@@ -190,7 +190,7 @@ def _function_problems(node: ir.Node) -> list[str | tuple[str, str]]:
         if spec["bipolar"] and np.any(zero):
             problems.append("a 1-bit signed Quant with a nonzero zero point (hls4ml lowers 1-bit quantizers as "
                             "BipolarQuant, +-scale)")
-        elif spec["rounding_mode"] not in _HLS4ML_ROUNDING:
+        elif spec["rounding_mode"] not in _HLS4ML_ROUNDING and not _on_constant(node):  # (weights: computed)
             problems.append((f"rounding_mode={spec['rounding_mode']} (hls4ml 1.3 lowers ROUND as AP_RND_CONV and "
                              "FLOOR as AP_TRN; ap_fixed has no exact equivalent of the others it lowers)",
                              "train with ROUND or FLOOR, or compile for cpu"))

@@ -67,3 +67,63 @@ def test_power_of_two_grids_are_bit_exact(name: str, tmp_path) -> None:
     np.testing.assert_array_equal(np.asarray(art.predict(x)).reshape(want.shape), want)
     report = accelc.verify(art, x[:64])
     assert report.source["exact_fraction"] == 1.0
+
+
+def _one_layer(rounding_w: str, rounding_a: str):
+    """x -> Quant(8 bits, 2^-4) -> MatMul(Quant(W, 4 bits, 2^-3, rounding_w)) -> Quant(12 bits, 2^-6, rounding_a),
+    FINN domain without its import, opset 11 (every value on a power-of-2 grid)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def t(name, v):
+        return numpy_helper.from_array(np.asarray(v, np.float32), name)
+
+    finn = "finn.custom_op.general"
+    rng = np.random.default_rng(5)
+    inits = [t("W", rng.standard_normal((16, 4))), t("s_in", 2**-4), t("s_w", 2**-3), t("s_out", 2**-6), t("z", 0.0),
+             t("b8", 8), t("b4", 4), t("b12", 12)]
+    nodes = [helper.make_node("Quant", ["x", "s_in", "z", "b8"], ["xq"], name="q_in", domain=finn, signed=1,
+                              narrow=0, rounding_mode="ROUND"),
+             helper.make_node("Quant", ["W", "s_w", "z", "b4"], ["wq"], name="q_w", domain=finn, signed=1, narrow=1,
+                              rounding_mode=rounding_w),
+             helper.make_node("MatMul", ["xq", "wq"], ["h"], name="mm"),
+             helper.make_node("Quant", ["h", "s_out", "z", "b12"], ["y"], name="q_out", domain=finn, signed=1,
+                              narrow=0, rounding_mode=rounding_a)]
+    graph = helper.make_graph(nodes, "one", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 7
+    return model
+
+
+def test_any_weight_rounding_and_floor_activations_on_fpga_are_bit_exact(tmp_path) -> None:
+    """A CEIL (or UP, HALF_DOWN, ...) weight quantizer has no ap_fixed mode in hls4ml's handler, but its values are
+    constants: accelc computes them as qonnx does and hands hls4ml a ROUND Quant of them. A 12-bit FLOOR activation
+    quantizer is AP_TRN. Every value on a power-of-2 grid: equal to the executor bit for bit."""
+    import onnx
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.core.onnx_exec import execute_onnx
+    from qonnx.transformation.infer_shapes import InferShapes
+
+    from accelc.frontend.qonnx import normalize_domains
+
+    model = _one_layer("CEIL", "FLOOR")
+    path = tmp_path / "ceil.onnx"
+    onnx.save(model, path)
+    x = (np.random.default_rng(6).standard_normal((64, 16)) * 3).astype(np.float32)
+    art = accelc.compile(path, target="fpga", out=tmp_path / "fpga", calibration=x)
+    wrapper = ModelWrapper(normalize_domains(model)).transform(InferShapes())
+    want = np.concatenate([execute_onnx(wrapper, {"x": r[None]})["y"] for r in x])
+    np.testing.assert_array_equal(np.asarray(art.predict(x)).reshape(want.shape), want)
+
+
+def test_an_activation_rounding_hls4ml_cannot_lower_is_refused_by_name(tmp_path) -> None:
+    import onnx
+
+    from accelc.errors import UnsupportedOpError
+
+    path = tmp_path / "ceil_act.onnx"
+    onnx.save(_one_layer("ROUND", "HALF_UP"), path)
+    with pytest.raises(UnsupportedOpError, match=r"Quant_HALF_UP_s.*q_out.*rounding_mode=HALF_UP"):
+        accelc.compile(path, target="fpga", out=tmp_path / "fpga", input_range=(-4, 4))
+    accelc.compile(path, target="cpu", out=tmp_path / "cpu", input_range=(-4, 4))  # cpu computes it
