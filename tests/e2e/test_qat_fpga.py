@@ -72,7 +72,6 @@ def test_power_of_two_grids_are_bit_exact(name: str, tmp_path) -> None:
 def _one_layer(rounding_w: str, rounding_a: str):
     """x -> Quant(8 bits, 2^-4) -> MatMul(Quant(W, 4 bits, 2^-3, rounding_w)) -> Quant(12 bits, 2^-6, rounding_a),
     FINN domain without its import, opset 11 (every value on a power-of-2 grid)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     def t(name, v):
