@@ -20,7 +20,7 @@ def _compile(m: qat.QATModel, tmp_path):
 
 @pytest.mark.parametrize("name", ["tfc_1w1a", "tfc_1w2a"])
 def test_binary_networks_match_the_executor(name: str, tmp_path) -> None:
-    """hls4ml 1.3 sums a == w for xnor weights times xnor inputs (a popcount, not the +-1 dot product: raw hls4ml
+    """hls4ml 1.3's Dense of xnor weights and xnor inputs gives every output unit the same value (raw hls4ml
     classifies 10 % right); accelc gives it 2-bit weights, so each Dense is exact. What is left is float32: the
     executor's sums of +-scale terms and the fixed-point scales of the rescale layers (measured 3.8e-6)."""
     pytest.importorskip("brevitas")
