@@ -190,17 +190,24 @@ def _function_problems(node: ir.Node) -> list[str | tuple[str, str]]:
         if spec["bipolar"] and np.any(zero):
             problems.append("a 1-bit signed Quant with a nonzero zero point (hls4ml lowers 1-bit quantizers as "
                             "BipolarQuant, +-scale)")
+        elif spec["narrow"] and not spec["signed"]:
+            problems.append("narrow=1 with signed=0 (hls4ml lowers narrow ranges for signed integers only)")
         elif spec["rounding_mode"] not in _HLS4ML_ROUNDING and not _on_constant(node):  # (weights: computed)
             problems.append((f"rounding_mode={spec['rounding_mode']} (hls4ml 1.3 lowers ROUND as AP_RND_CONV and "
                              "FLOOR as AP_TRN; ap_fixed has no exact equivalent of the others it lowers)",
                              "train with ROUND or FLOOR, or compile for cpu"))
+    return problems + _scale_use_problems(node, scale, zero)
+
+
+def _scale_use_problems(node: ir.Node, scale: np.ndarray, zero: np.ndarray) -> list[str | tuple[str, str]]:
+    """Shared by Quant nodes and their function form: per-tensor scales on activations, weight scales hls4ml can
+    move below the product."""
     if not _on_constant(node):
         if not _scalar(scale) or not _scalar(zero):
-            problems.append((f"per-channel activation quantization ({np.asarray(scale).size} scales on a computed "
-                             "tensor); hls4ml lowers per-tensor activation scales only", _HINT))
-    else:
-        problems += _weight_use_problems(node, scale, zero)
-    return problems
+            return [(f"per-channel activation quantization ({np.asarray(scale).size} scales on a computed "
+                     "tensor); hls4ml lowers per-tensor activation scales only", _HINT)]
+        return []
+    return _weight_use_problems(node, scale, zero)
 
 
 def _quant_problems(node: ir.Node) -> list[str | tuple[str, str]]:
@@ -227,13 +234,7 @@ def _quant_problems(node: ir.Node) -> list[str | tuple[str, str]]:
         problems.append(f"bit width {b.tolist()} (one integer from 1 to 64 is lowered)")
     if np.any(np.asarray(scale) <= 0):
         problems.append("a scale that is not positive")
-    if not _on_constant(node):
-        if not _scalar(scale) or not _scalar(zero):
-            problems.append((f"per-channel activation quantization ({np.asarray(scale).size} scales on a computed "
-                             "tensor); hls4ml lowers per-tensor activation scales only", _HINT))
-    else:
-        problems += _weight_use_problems(node, scale, zero)
-    return problems
+    return problems + _scale_use_problems(node, scale, zero)
 
 
 def _trunc_problems(node: ir.Node, spec: dict) -> list[str | tuple[str, str]]:
