@@ -182,11 +182,49 @@ def write_project(prepared: Prepared, cfg: dict, io_type: str, opts: FpgaOptions
         hls_model = hls4ml.converters.convert_from_onnx_model(prepared.model, **kwargs)
         if has_quantization(prepared.model.graph):
             exact_relu_types(hls_model)
+        if opts.precision is None:  # accelc chose the types; a user's blanket type is left as asked
+            exact_accumulators(hls_model)
         # Tracing is a top-level hls4ml setting (not HLSConfig's): one build then serves predict and trace.
         hls_model.config.trace_output = True
         hls_model.write()
     log.debug("hls4ml: %s", out.getvalue()[-2000:])
     return hls_model
+
+
+EXACT_ACCUM_MAX_BITS = 48  # a DSP48 slice accumulates 48 bits natively: wider, keep hls4ml's rounding accumulator
+
+
+def exact_accumulators(hls_model) -> list[str]:
+    """Every Dense/Conv accumulator keeps all fraction bits of its products (input frac + weight frac), integer
+    bits as sized: no product is rounded on its way into the sum, so the sum is exact up to the final cast (and
+    the numpy engine computes the layer as one exact matrix product instead of one rounding per term). Widened
+    only, never narrowed, and not beyond EXACT_ACCUM_MAX_BITS. Returns the layers changed."""
+    from hls4ml.backends.fpga.fpga_types import ACTypeConverter, APTypeConverter
+    from hls4ml.model.types import FixedPrecisionType, IntegerPrecisionType
+
+    converters = {"AP": APTypeConverter(), "AC": ACTypeConverter()}
+    changed = []
+    for layer in hls_model.get_layers():
+        acc = layer.get_attr("accum_t", None)
+        w = layer.weights.get("weight")
+        if acc is None or w is None or not isinstance(acc.precision, (FixedPrecisionType, IntegerPrecisionType)):
+            continue
+        x = layer.get_input_variable().type.precision
+        wp = w.type.precision
+        if not all(isinstance(p, (FixedPrecisionType, IntegerPrecisionType)) for p in (x, wp)):
+            continue  # xnor/binary or float operands: hls4ml's own arithmetic
+        frac = (x.width - x.integer) + (wp.width - wp.integer)
+        old = acc.precision
+        if frac <= old.width - old.integer or old.integer + frac > EXACT_ACCUM_MAX_BITS:
+            continue
+        converter = converters.get(type(old).__name__[:2])
+        if converter is None:
+            continue
+        wider = FixedPrecisionType(old.integer + frac, old.integer, signed=True, rounding_mode="TRN",
+                                   saturation_mode=str(getattr(old, "saturation_mode", "WRAP")).split(".")[-1])
+        acc.precision = converter.convert(wider)
+        changed.append(layer.name)
+    return changed
 
 
 def exact_relu_types(hls_model) -> list[str]:
