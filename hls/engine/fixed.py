@@ -35,6 +35,7 @@ class FixedType:
     signed: bool = True
     rounding: str = "TRN"
     overflow: str = "WRAP"
+    integer_type: bool = False  # ap_int/ap_uint: conversions truncate toward zero (C semantics)
 
     @property
     def frac(self) -> int:
@@ -83,10 +84,10 @@ def parse_type(text: str) -> FixedType:
         return FixedType(int(w), int(i), not unsigned, rounding, overflow)
     m = _AP_INT.match(text)
     if m:
-        return FixedType(int(m[2]), int(m[2]), not m[1])
+        return FixedType(int(m[2]), int(m[2]), not m[1], "TRN_ZERO", "WRAP", integer_type=True)
     if text in _C_INTS:
         w, s = _C_INTS[text]
-        return FixedType(w, w, s)
+        return FixedType(w, w, s, "TRN_ZERO", "WRAP", integer_type=True)
     raise EngineUnsupported(f"type {text!r} is not an ap_fixed/ap_int type")
 
 
@@ -97,9 +98,10 @@ def _round(s: np.ndarray, mode: str) -> np.ndarray:
         return fl
     if mode == "TRN_ZERO":
         return np.trunc(s)
-    rest = s - fl  # exact: fl and s share the exponent range
-    up = rest > 0.5
-    tie = rest == 0.5
+    half = fl + 0.5  # exact while |fl| < 2^52; beyond, s is an integer (no fraction to round)
+    small = np.abs(fl) < 2.0**52
+    up = (s > half) & small
+    tie = (s == half) & small
     if mode == "RND":  # half toward +inf
         up |= tie
     elif mode == "RND_ZERO":  # half toward zero
@@ -119,7 +121,8 @@ def cast_codes(s: np.ndarray, t: FixedType) -> np.ndarray:
     lo, hi = float(t.lo_code), float(t.hi_code)
     if t.overflow == "WRAP":
         span = float(1 << t.width)
-        return np.mod(q - lo, span) + lo  # fmod of an integer-valued float64 is exact
+        r = np.mod(np.where(np.isfinite(q), q, 0.0), span)  # fmod of an integer-valued float64 is exact
+        return np.where(r > hi, r - span, r) if t.signed else r
     if t.overflow == "SAT":
         return np.clip(q, lo, hi)
     if t.overflow == "SAT_SYM":
@@ -127,12 +130,17 @@ def cast_codes(s: np.ndarray, t: FixedType) -> np.ndarray:
     return np.where((q < lo) | (q > hi), 0.0, q)  # SAT_ZERO
 
 
-def cast(x: np.ndarray, t: FixedType) -> np.ndarray:
-    """x (exact values, float64 or float32) converted to type t, as `t(x)` in C++; returns float64 values."""
+def cast(x: np.ndarray, t: FixedType, from_double: bool = False) -> np.ndarray:
+    """x (exact values, float64 or float32) converted to type t, as `t(x)` in C++; returns float64 values.
+    from_double: x are C++ doubles (the model's float inputs), not fixed-point values; this differs only for
+    ap_int targets, whose double constructor turns a negative value above -0.5 into +1 (ap_int_base.h)."""
     x = np.asarray(x, dtype=np.float64)
     if t.width > EXACT_BITS:
         raise EngineUnsupported(f"{t}: wider than {EXACT_BITS} bits")
-    return cast_codes(x * 2.0**t.frac, t) * 2.0**-t.frac  # scaling by a power of two is exact
+    y = cast_codes(x * 2.0**t.frac, t) * 2.0**-t.frac  # scaling by a power of two is exact
+    if from_double and t.integer_type:
+        y = np.where((x < 0) & (x > -0.5), cast_codes(np.ones_like(x), t), y)
+    return y
 
 
 def contains(outer: FixedType, inner: FixedType) -> bool:

@@ -53,7 +53,7 @@ class Engine:
     def _forward(self, flat: list[np.ndarray], trace: bool) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
         values: dict[str, np.ndarray] = {}
         for spec, x, t in zip(self.meta["inputs"], flat, self._input_types):
-            values[spec["name"]] = cast(x, t)  # the float -> input_t conversion of the C wrapper
+            values[spec["name"]] = cast(x, t, from_double=True)  # the C wrapper: input_t(float)
         traced = {}
         for call in self.project.calls:
             try:
