@@ -35,6 +35,7 @@ class Target(Protocol):
         """Write the target's files into out_dir; return the manifest's `target` section."""
         ...
 
-    def runner(self, artifact_dir: Path, manifest: dict) -> Runner:
-        """Rebuild the runnable object of an artifact from its files and manifest."""
+    def runner(self, artifact_dir: Path, manifest: dict, engine: str = "auto") -> Runner:
+        """Rebuild the runnable object of an artifact from its files and manifest (`engine`: what runs an fpga
+        artifact, see accelc.artifact.load)."""
         ...

@@ -60,12 +60,18 @@ class FpgaTarget:
 
         return lower_to_hls(model, options, out_dir, calibration)
 
-    def runner(self, artifact_dir: Path, manifest: dict) -> FpgaRunner:
-        from accelc.hls.emulate import load_emulator
+    def runner(self, artifact_dir: Path, manifest: dict, engine: str = "auto") -> FpgaRunner:
+        from accelc.hls.engine_choice import load_runner
 
         hls_dir = artifact_dir / "hls"
         if not hls_dir.is_dir():
             raise AccelcError(f"artifact {artifact_dir} has no hls/ project; recompile it")
-        opt = manifest["target"].get("emulator", {}).get("opt_flag", "-O1")
         shapes = [tuple(o["shape"]) for o in manifest["outputs"]]
-        return FpgaRunner(load_emulator(hls_dir, opt), shapes)
+        return FpgaRunner(load_runner(hls_dir, manifest["target"], engine), shapes)
+
+    def cross_check(self, artifact_dir: Path, manifest: dict, inputs: list[np.ndarray]) -> dict | None:
+        """The numpy engine against the C simulation on `inputs`, every traced layer bit for bit (a difference
+        is a VerificationError naming the first layer); None where there is nothing to compare."""
+        from accelc.hls.engine_choice import cross_check
+
+        return cross_check(artifact_dir / "hls", manifest["target"], inputs)

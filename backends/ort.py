@@ -77,7 +77,7 @@ class CpuTarget:
         runner = self._session(out_dir / "model.onnx", section.get("options", options))
         return {"providers": runner.session.get_providers(), "onnxruntime": ort.__version__, **section}
 
-    def runner(self, artifact_dir: Path, manifest: dict) -> OrtRunner:
+    def runner(self, artifact_dir: Path, manifest: dict, engine: str = "auto") -> OrtRunner:  # noqa: ARG002 - fpga's
         return self._session(artifact_dir / "model.onnx", manifest["target"].get("options", {}))
 
     def _session(self, path: Path, options: dict) -> OrtRunner:

@@ -32,6 +32,9 @@ class Artifact:
     path: Path
     manifest: dict
     _runner: object | None = field(default=None, repr=False)
+    # fpga: what runs the artifact: "auto" (the numpy engine where it reproduces the project, else the C
+    # simulation), "numpy" (the engine, or an error), "csim" (hls4ml's C simulation). Other targets: unused.
+    engine: str = "auto"
 
     @property
     def target(self) -> str:
@@ -61,7 +64,7 @@ class Artifact:
         if self._runner is None:
             from accelc.backends import get_target
 
-            self._runner = get_target(self.target).runner(self.path, self.manifest)
+            self._runner = get_target(self.target).runner(self.path, self.manifest, engine=self.engine)
         return self._runner
 
     def as_inputs(self, x: np.ndarray | list[np.ndarray]) -> list[np.ndarray]:
@@ -127,8 +130,20 @@ class Artifact:
         return f"Artifact({str(self.path)!r}, target={self.target!r})"
 
 
-def load(path: str | Path) -> Artifact:
-    """Open an artifact directory written by `accelc compile`."""
+ENGINES = ("auto", "numpy", "csim")
+
+
+def check_engine(engine: str | None) -> str:
+    engine = (engine or "auto").lower()
+    if engine not in ENGINES:
+        raise AccelcError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    return engine
+
+
+def load(path: str | Path, engine: str | None = None) -> Artifact:
+    """Open an artifact directory written by `accelc compile`. `engine` (fpga): "auto" (default: the numpy
+    engine, bit-exact with the C simulation, where it implements every layer), "numpy" or "csim"."""
+    engine = check_engine(engine)
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.exists():
@@ -142,7 +157,7 @@ def load(path: str | Path) -> Artifact:
                             f"this accelc reads format {FORMAT_VERSION}; recompile it")
     if not (path / MODEL).exists():
         raise ArtifactError(f"{path} is incomplete: {MODEL} is missing; recompile it")
-    return Artifact(path, manifest)
+    return Artifact(path, manifest, engine=engine)
 
 
 def write_atomically(out: Path, build: Callable[[Path], None]) -> None:

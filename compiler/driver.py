@@ -18,7 +18,16 @@ from typing import Any
 import numpy as np
 
 from accelc import __version__
-from accelc.artifact import FORMAT_VERSION, MODEL, REFERENCE, Artifact, load, write_atomically, write_manifest
+from accelc.artifact import (
+    FORMAT_VERSION,
+    MODEL,
+    REFERENCE,
+    Artifact,
+    check_engine,
+    load,
+    write_atomically,
+    write_manifest,
+)
 from accelc.cache import cache_root
 from accelc.errors import AccelcError, AccelcWarning, ArtifactError, UnsupportedOpError, VerificationError
 from accelc.spec import with_absorbed_layouts
@@ -132,18 +141,25 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     input_range: str | Sequence | None = None,
     min_agreement: float | None = None,
     strict: bool = False,
+    engine: str | None = None,
 ) -> Artifact:
     """Compile a model file or nn.Module for a target into an artifact directory (see DESIGN.md).
 
     `calibration`: an array of inputs (a list of arrays, one per input, for several), or a dataset name ('digits':
     its training split). `input_range`: without data, the range real inputs take, e.g. (0, 255) (one per input
     or one for all). `min_agreement`: the fidelity budget of the lossy passes (top-1 agreement for classifiers);
-    below it a warning, or with `strict` an error."""
+    below it a warning, or with `strict` an error. `engine` (fpga): "auto" (default: build the C simulation and
+    check the numpy engine against it bit for bit), "numpy" (the engine alone: no g++ build; the manifest records
+    it) or "csim" (the C simulation alone)."""
     if self_check not in ("error", "warn", "off"):
         raise AccelcError(f"self_check must be 'error', 'warn' or 'off', not {self_check!r}")
     if target not in TARGET_NAMES:
         raise AccelcError(f"unknown target '{target}'; choose one of: {', '.join(TARGET_NAMES)}")
     options = dict(options or {})
+    if engine is not None:
+        if target != "fpga":
+            raise AccelcError(f"engine={engine!r} applies to the fpga target only (target '{target}')")
+        options["engine"] = check_engine(engine)
     shapes = _normalize_shape(input_shape)
     out = Path(out) if out is not None else _default_out(source, target)
     pass_specs = [p if isinstance(p, str) else f"{p.name}:{p.options}" for p in passes]
@@ -247,6 +263,11 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         manifest["target"].update(section)
         plan.save_sample(tmp)
         write_manifest(tmp, manifest)
+        if hasattr(tgt, "cross_check"):  # fpga: the numpy engine against the C simulation, bit for bit
+            record = tgt.cross_check(tmp, manifest, Artifact(tmp, manifest).as_inputs(plan.check))
+            if record:
+                manifest["target"]["engine"]["cross_check"] = record
+                write_manifest(tmp, manifest)
         if self_check != "off":
             report = run_self_check(Artifact(tmp, manifest), plan.check, plan.check_described, loaded.run_source)
             manifest["self_check"] = report.to_dict()

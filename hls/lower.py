@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 import onnx_ir as ir
 
+from accelc.artifact import check_engine
 from accelc.errors import AccelcError
 from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, save_meta
+from accelc.hls.engine_choice import engine_status
 from accelc.hls.extensions import register as register_extensions
 from accelc.hls.multipliers import multipliers
 from accelc.hls.precision import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY, type_range
@@ -81,7 +83,17 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
                           f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}") from e
     save_meta(hls_dir, emulator_meta(hls_model, prepared.node_names))
     t1 = time.perf_counter()
-    build = build_emulator(hls_dir, DEFAULT_OPT_FLAG)
+    engine = check_engine(options.get("engine"))
+    # engine=numpy: the user accepts the engine alone, so no g++ build (the C simulation is built on first use)
+    build = None if engine == "numpy" else build_emulator(hls_dir, DEFAULT_OPT_FLAG)
+    if engine == "csim":
+        engine_record = {"numpy": "off", "why": "compiled with engine=csim"}
+    else:
+        engine_record = engine_status(hls_dir)
+        if engine == "numpy" and engine_record["numpy"] != "ok":
+            raise AccelcError(f"engine=numpy: {engine_record['why']}; compile without it (the C simulation runs "
+                              "what the engine does not)")
+    engine_record["checked_against_csim"] = build is not None and engine_record["numpy"] == "ok"
     real = {n.name for n in prepared.model.graph.node} | {i.name for i in prepared.model.graph.input}
     layers = {name: c.get("Precision", {}) for name, c in cfg["LayerName"].items() if name in real}
     strategies = {name: c["Strategy"] for name, c in cfg["LayerName"].items() if "Strategy" in c}
@@ -110,6 +122,8 @@ def lower_to_hls(model: ir.Model, options: dict, out_dir: Path, calibration: lis
         "multipliers": multipliers(hls_dir),
         "fixed_width": min([opts.policy.width, *opts.layer_widths.values()]) if opts.precision is None else None,
         "precision_source": source,
-        "emulator": {"key": build.key, "opt_flag": DEFAULT_OPT_FLAG, "cached": build.cached,
-                     "build_seconds": round(build.seconds, 2), "convert_seconds": round(t1 - t0, 2)},
+        "emulator": {"key": build.key, "opt_flag": DEFAULT_OPT_FLAG, "cached": build.cached, "built": True,
+                     "build_seconds": round(build.seconds, 2), "convert_seconds": round(t1 - t0, 2)}
+        if build is not None else {"built": False, "opt_flag": DEFAULT_OPT_FLAG, "convert_seconds": round(t1 - t0, 2)},
+        "engine": engine_record,
     }

@@ -97,6 +97,9 @@ def compile(  # noqa: A001
     trust_pickle: Annotated[bool, typer.Option(help="allow loading a pickled nn.Module (runs its code!)")] = False,
     self_check: Annotated[str, typer.Option(help="error | warn | off: compare with the float reference")] = "error",
     force: Annotated[bool, typer.Option(help="ignore the cache and rebuild")] = False,
+    engine: Annotated[str | None, typer.Option(help="fpga: auto (build the C simulation and check the numpy "
+                                               "engine against it bit for bit) | numpy (the engine alone, no g++) "
+                                               "| csim (the C simulation alone)")] = None,
 ) -> None:
     """Compile MODEL for a target into an artifact directory, then self-check it against the float model."""
     import accelc
@@ -126,7 +129,7 @@ def compile(  # noqa: A001
             art = accelc.compile(model, target=target, input_shape=_shape(input_shape), passes=passes, out=output,
                                  calibration=calib, options=options, trust_pickle=trust_pickle,
                                  self_check=self_check, force=force, input_range=input_range,
-                                 min_agreement=min_agreement, strict=strict)
+                                 min_agreement=min_agreement, strict=strict, engine=engine)
         seconds = time.perf_counter() - start
     except AccelcError as e:
         _fail(e)
@@ -187,12 +190,15 @@ def verify(
     seed: Annotated[int, typer.Option(help="seed for --random")] = 0,
     per_layer: Annotated[bool, typer.Option(help="per-layer error table (fpga)")] = True,
     json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON")] = None,
+    engine: Annotated[str | None, typer.Option(help="fpga: what runs the artifact: auto (the numpy engine, "
+                                               "bit-exact with the C simulation, where it runs every layer) | "
+                                               "numpy | csim (hls4ml's C simulation)")] = None,
 ) -> None:
     """Compare ARTIFACT with the float reference: max abs error, RMSE, cosine, top-1 agreement, per layer."""
     import accelc
 
     try:
-        art = accelc.load(artifact)
+        art = accelc.load(artifact, engine=engine)
         x, labels, described = _verify_inputs(art, data, random, dataset, seed)
         report = accelc.verify(art, x, labels=labels, atol=atol, min_agreement=min_agreement, per_layer=per_layer)
     except AccelcError as e:
@@ -211,6 +217,8 @@ def verify(
     if report.source is not None:  # a QONNX source: qonnx's executor on the file as given
         table.add_row("max abs error vs qonnx executor", f"{report.source['max_abs_err']:.4g}")
         table.add_row("outputs equal to the executor's", f"{100 * report.source['exact_fraction']:.1f} %")
+    if art.target == "fpga":
+        table.add_row("run by", art.runner.description)
     out.print(table)
     if report.per_layer:
         from accelc.check.fidelity import percent, saturation_lines
@@ -245,6 +253,9 @@ def run(
     output: Annotated[Path | None, typer.Option("-o", "--output", help=".npy file for the output")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="fail (exit 2) instead of warning when inputs leave the "
                                          "range the artifact's fixed-point input types hold")] = False,
+    engine: Annotated[str | None, typer.Option(help="fpga: what runs the artifact: auto (the numpy engine, "
+                                               "bit-exact with the C simulation, where it runs every layer) | "
+                                               "numpy | csim (hls4ml's C simulation)")] = None,
 ) -> None:
     """Run ARTIFACT on INPUT (.npy) and save or print the output."""
     import numpy as np
@@ -253,7 +264,7 @@ def run(
     from accelc.data import load_npy
 
     try:
-        art = accelc.load(artifact)
+        art = accelc.load(artifact, engine=engine)
         y = art.predict(load_npy(input), strict=strict)
     except AccelcError as e:
         _fail(e)
@@ -355,6 +366,9 @@ def report(
     bench: Annotated[Path | None, typer.Option(help="`accelc bench --json` results to include")] = None,
     data: Annotated[Path | None, typer.Option(help=".npy inputs for the error figures")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits: its test split for the error figures")] = None,
+    engine: Annotated[str | None, typer.Option(help="fpga: what runs the artifact: auto (the numpy engine, "
+                                               "bit-exact with the C simulation, where it runs every layer) | "
+                                               "numpy | csim (hls4ml's C simulation)")] = None,
 ) -> None:
     """One self-contained HTML page for an artifact: layers, errors, weights vs fixed-point ranges, passes."""
     from accelc.artifact import load
@@ -363,9 +377,9 @@ def report(
     try:
         x, label = None, None
         if data or dataset:
-            x, _, described = _verify_inputs(load(artifact), data, None, dataset, 0)
+            x, _, described = _verify_inputs(load(artifact, engine=engine), data, None, dataset, 0)
             x, label = x[:64], f"{min(len(x), 64)} inputs from {described}"
-        path = write_report(artifact, output, bench, x, label)
+        path = write_report(artifact, output, bench, x, label, engine=engine)
     except AccelcError as e:
         _fail(e)
     out.print(f"[green]report[/] {escape(str(path))}")

@@ -18,7 +18,7 @@ BATCH_CHUNK = 256  # samples per pass: bounds the im2col buffers of large images
 class Engine:
     """Runs a written hls4ml project in numpy: NCHW arrays in, arrays out, optional per-layer trace."""
 
-    description = "accelc numpy engine (bit-exact with hls4ml's C simulation)"
+    description = "numpy engine (bit-exact with the C simulation)"
 
     def __init__(self, project_dir: Path, meta: dict | None = None) -> None:
         project_dir = Path(project_dir)

@@ -311,7 +311,8 @@ def _section_weights(stats: list[dict], png: str | None, total: int, fpga: bool)
 
 
 def write_report(artifact: Path, output: Path | None = None, bench: Path | None = None,
-                 inputs: np.ndarray | None = None, inputs_label: str | None = None) -> Path:
+                 inputs: np.ndarray | None = None, inputs_label: str | None = None,
+                 engine: str | None = None) -> Path:
     """Write ARTIFACT's HTML report (default ARTIFACT/report.html) and its PNG plots beside it; returns its path.
 
     The error figures use `inputs` (e.g. the dataset the artifact was calibrated for), else the calibration sample
@@ -319,7 +320,7 @@ def write_report(artifact: Path, output: Path | None = None, bench: Path | None 
     artifact = Path(artifact)
     if not artifact.is_dir():
         raise AccelcError(f"{artifact} is not a directory; pass an artifact directory written by `accelc compile`")
-    art = load(artifact)  # ArtifactError (an AccelcError) for a directory that is not an artifact
+    art = load(artifact, engine=engine)  # ArtifactError (an AccelcError) for a directory that is not an artifact
     bench_data = _read_bench(bench) if bench is not None else None
     output = Path(output) if output is not None else art.path / "report.html"
     if output.is_dir():
