@@ -69,6 +69,12 @@ class FpgaTarget:
         shapes = [tuple(o["shape"]) for o in manifest["outputs"]]
         return FpgaRunner(load_runner(hls_dir, manifest["target"], engine), shapes)
 
+    def width_emulator(self, options: dict, calibration: list[np.ndarray] | None, context=None):
+        """f(model, widths, inputs) -> outputs: the model lowered at those widths, run by the numpy engine."""
+        from accelc.hls.width_trial import width_emulator
+
+        return width_emulator(options, calibration, context)
+
     def cross_check(self, artifact_dir: Path, manifest: dict, inputs: list[np.ndarray]) -> dict | None:
         """The numpy engine against the C simulation on `inputs`, every traced layer bit for bit (a difference
         is a VerificationError naming the first layer); None where there is nothing to compare."""

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from accelc.errors import AccelcError, ArtifactError, InputRangeWarning
+from accelc.fpga_rules import check_engine
 from accelc.spec import BatchNote, TensorSpec
 
 log = logging.getLogger("accelc")
@@ -128,16 +129,6 @@ class Artifact:
 
     def __repr__(self) -> str:
         return f"Artifact({str(self.path)!r}, target={self.target!r})"
-
-
-ENGINES = ("auto", "numpy", "csim")
-
-
-def check_engine(engine: str | None) -> str:
-    engine = (engine or "auto").lower()
-    if engine not in ENGINES:
-        raise AccelcError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
-    return engine
 
 
 def load(path: str | Path, engine: str | None = None) -> Artifact:

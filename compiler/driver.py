@@ -18,18 +18,10 @@ from typing import Any
 import numpy as np
 
 from accelc import __version__
-from accelc.artifact import (
-    FORMAT_VERSION,
-    MODEL,
-    REFERENCE,
-    Artifact,
-    check_engine,
-    load,
-    write_atomically,
-    write_manifest,
-)
+from accelc.artifact import FORMAT_VERSION, MODEL, REFERENCE, Artifact, load, write_atomically, write_manifest
 from accelc.cache import cache_root
 from accelc.errors import AccelcError, AccelcWarning, ArtifactError, UnsupportedOpError, VerificationError
+from accelc.fpga_rules import check_engine
 from accelc.spec import with_absorbed_layouts
 
 # The heavy modules (onnx-ir, ONNX Runtime, torch, hls4ml) are imported inside compile(), after the
@@ -221,6 +213,8 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
     # array, the first input's.
     calib_list = [s.to_graph(x) for s, x in zip(inputs, plan.calibration)] if plan.calibration else None
     context.calibration = calib_list[0] if calib_list else None
+    if hasattr(tgt, "width_emulator") and options.get("engine") != "csim":
+        context.emulate_widths = tgt.width_emulator(options, calib_list, context)
     reference = ir.to_proto(model)
     context.reference = reference
     records = []

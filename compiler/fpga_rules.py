@@ -32,3 +32,16 @@ def needs_resource(nonzero_mults: int) -> bool:
     """The automatic strategy choice for one layer: Resource above LARGE_LAYER_MULTS nonzero multiplications
     per inference (weights x output pixels), else Latency. One rule for build_config and its callers."""
     return nonzero_mults > LARGE_LAYER_MULTS
+
+
+# What runs an fpga artifact (accelc.load(engine=...), compile(engine=...)).
+ENGINES = ("auto", "numpy", "csim")
+
+
+def check_engine(engine: str | None) -> str:
+    from accelc.errors import AccelcError
+
+    engine = (engine or "auto").lower()
+    if engine not in ENGINES:
+        raise AccelcError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
+    return engine

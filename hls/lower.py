@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnx_ir as ir
 
-from accelc.artifact import check_engine
 from accelc.errors import AccelcError
+from accelc.fpga_rules import check_engine
 from accelc.hls.emulate import DEFAULT_OPT_FLAG, build_emulator, emulator_meta, save_meta
 from accelc.hls.engine_choice import engine_status
 from accelc.hls.extensions import register as register_extensions

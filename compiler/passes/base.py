@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -36,6 +37,9 @@ class PassContext:
     # strict=True an error.
     min_agreement: float | None = None
     strict: bool = False
+    # The target computing a model at given per-node fixed-point widths: f(model, widths, inputs) -> outputs (fpga:
+    # the real lowering run by the bit-exact numpy engine). quantize:auto decides its widths with it.
+    emulate_widths: Callable | None = None
 
 
 class AccelcPass(ir.passes.InPlacePass):

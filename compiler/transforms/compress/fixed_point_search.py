@@ -1,10 +1,11 @@
-"""Per-layer fixed-point widths for fpga, searched on calibration data with a fake-quantized float graph.
+"""Per-layer fixed-point widths for fpga, searched on calibration data.
 
-Each node's output is rounded and saturated to fixed<W, I> (I from its observed range plus headroom,
+Proposal: each node's output is rounded and saturated to fixed<W, I> (I from its observed range plus headroom,
 as accelc.hls.precision does), each weight to fixed<W, I_w>, in an ONNX graph ONNX Runtime runs in
-milliseconds; the search lowers one layer's width at a time while the result stays within budget. It
-approximates hls4ml's arithmetic (rounding mode, wide accumulators), so the compile self-check still
-emulates the chosen types for real.
+milliseconds; the search lowers one layer's width at a time while the result stays within budget. That only
+approximates hls4ml's arithmetic, so where the target can compute the model at given widths for real
+(PassContext.emulate_widths: fpga's lowering run by the bit-exact numpy engine) `decide` takes the proposal as
+its starting point and decides every layer's width on the target's own numbers (engine_search).
 """
 
 from __future__ import annotations
@@ -126,3 +127,44 @@ def estimated_fidelity(model: onnx.ModelProto, widths: dict[str, int], context: 
     outs = Reference(fake_quantized(model, widths, ranges)).run(x)
     result = compare_outputs(ref_model.run(x), outs, [o.name for o in model.graph.output], context)
     return {**result, "estimate": "fake-quantized in float, approximating hls4ml's arithmetic"}
+
+
+def engine_search(model: onnx.ModelProto, x: np.ndarray, accept: Callable[[np.ndarray, np.ndarray], bool],
+                  proposal: dict[str, int], emulate: Callable, candidates: Sequence[int] = CANDIDATE_WIDTHS
+                  ) -> tuple[dict[str, int], int]:
+    """Greedy as `search`, layer by layer in graph order, but each trial is the target's real arithmetic
+    (emulate(model, widths per node, [x])): a layer starts at its proposed width, goes one candidate narrower
+    while accepted, or wider until accepted (START_WIDTH at most). Returns (weighted layer widths, trials)."""
+    ref = Reference(model).run([x])[0]
+    ladder = sorted({*candidates, START_WIDTH})  # narrow -> wide
+    chosen = dict.fromkeys(proposal, START_WIDTH)
+    trials = 0
+
+    def ok(weighted: dict[str, int]) -> bool:
+        nonlocal trials
+        trials += 1
+        out = emulate(model, layer_widths(model, weighted, START_WIDTH), [x])[0]
+        return accept(ref, np.asarray(out, dtype=np.float32).reshape(ref.shape))
+
+    for layer, width in proposal.items():
+        i = ladder.index(width) if width in ladder else len(ladder) - 1
+        if ok({**chosen, layer: ladder[i]}):
+            while i > 0 and ok({**chosen, layer: ladder[i - 1]}):
+                i -= 1
+        else:
+            i += 1
+            while i < len(ladder) - 1 and not ok({**chosen, layer: ladder[i]}):
+                i += 1
+        chosen[layer] = ladder[min(i, len(ladder) - 1)]
+    return chosen, trials
+
+
+def emulated_fidelity(model: onnx.ModelProto, widths: dict[str, int], context: PassContext) -> dict:
+    """The fidelity of `model` at `widths` as the target computes it (context.emulate_widths), on the pass's
+    fidelity inputs: what the C simulation of the compiled artifact gives, bit for bit."""
+    x = fidelity_inputs(model, context)
+    ref = Reference(model).run(x)
+    outs = context.emulate_widths(model, widths, x)
+    outs = [np.asarray(o, dtype=np.float32).reshape(r.shape) for o, r in zip(outs, ref)]
+    result = compare_outputs(ref, outs, [o.name for o in model.graph.output], context)
+    return {**result, "estimate": None, "computed_by": "the fpga lowering run by the numpy engine (bit-exact)"}

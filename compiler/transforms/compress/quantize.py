@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import onnx_ir as ir
 
-from accelc.errors import PassError
+from accelc.errors import AccelcError, PassError
 from accelc.fpga_rules import FPGA_WIDTH_KEY, FPGA_WIDTHS_KEY  # what the fpga lowering reads
 from accelc.passes import NewModelPass, PassContext, PassResult, register
 from accelc.transforms.compress._budget import check_budget
@@ -207,6 +207,8 @@ class Quantize(NewModelPass):
         from accelc.transforms.compress.fixed_point_search import (
             START_WIDTH,
             bit_ops,
+            emulated_fidelity,
+            engine_search,
             estimated_fidelity,
             layer_widths,
             search,
@@ -224,8 +226,17 @@ class Quantize(NewModelPass):
             return float(np.sqrt(np.mean(np.square(out - ref)))) / scale <= self.max_rel_err
 
         searched, trials = search(before, x, accept)
-        # The fake-quantized graph only approximates hls4ml's arithmetic (its split bias layers, accumulator
-        # truncation) and calibration is not test data: one guard bit per layer keeps the budget honest.
+        decided_by = "a fake-quantized float graph (approximates hls4ml's arithmetic)"
+        engine_note = None
+        if self.context.emulate_widths is not None:
+            try:
+                searched, engine_trials = engine_search(before, x, accept, searched, self.context.emulate_widths)
+                trials += engine_trials
+                decided_by = "the fpga lowering run by the bit-exact numpy engine"
+            except AccelcError as e:  # the engine does not implement a layer of this model
+                engine_note = f"numpy engine unavailable ({e}): widths from the fake-quantized graph"
+        # Calibration is not test data (and the fake-quantized graph only approximates hls4ml's arithmetic): one
+        # guard bit per layer keeps the budget honest on unseen inputs.
         chosen = {k: min(v + self.guard_bits, START_WIDTH) for k, v in searched.items()}
         widths = layer_widths(before, chosen, START_WIDTH)
         new = ir.from_proto(before)
@@ -236,7 +247,11 @@ class Quantize(NewModelPass):
         stats = {"mode": "auto", "widths": chosen, "searched_widths": searched, "guard_bits": self.guard_bits,
                  "trials": trials, "samples": len(x),
                  "bit_ops": {"before": ops_before, "after": ops_after},
-                 "fidelity": estimated_fidelity(before, widths, self.context)}
+                 "decided_by": decided_by,
+                 "fidelity": emulated_fidelity(before, widths, self.context)
+                 if decided_by.endswith("numpy engine") else estimated_fidelity(before, widths, self.context)}
+        if engine_note:
+            stats["note"] = engine_note
         stats["summary"] = (f"widths {', '.join(f'{k}={v}' for k, v in chosen.items())} ({trials} trials on "
                             f"{len(x)} calibration inputs); bit-ops {ops_before:,} -> {ops_after:,}")
         return PassResult(new, True, stats=stats)
