@@ -154,5 +154,10 @@ class VerificationError(AccelcError):
     exit_code = 1
 
 
+class EngineMismatchError(VerificationError):
+    """accelc's numpy engine and hls4ml's C simulation computed different numbers for one artifact: an accelc
+    bug, never the model's fault."""
+
+
 class ArtifactError(AccelcError):
     """An artifact directory is missing, incomplete or was written by an incompatible version."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelc.errors import AccelcError, VerificationError
+from accelc.errors import AccelcError, EngineMismatchError
 
 log = logging.getLogger("accelc")
 
@@ -76,7 +76,7 @@ def cross_check(hls_dir: Path, target: dict, inputs: list[np.ndarray]) -> dict |
             diff = a != b
             detail = (f": {int(diff.sum())} of {diff.size} values differ (largest by "
                       f"{float(np.max(np.abs(a - b))):.3g})")
-        raise VerificationError(
+        raise EngineMismatchError(
             f"the numpy engine and hls4ml's C simulation differ on the self-check inputs, first at layer "
             f"'{first}'{detail}; this is an accelc bug — compile with options engine=csim (CLI: --engine csim) "
             "to use the C simulation alone")

@@ -1,9 +1,11 @@
 """`accelc bench`: every variant of a model timed side by side in one process, on the same inputs.
 
 Variants: torch eager fp32 (the baseline, when the source is torch), ONNX Runtime cpu fp32 / int8 static /
-50% channel-pruned / pruned + int8, the fpga emulator (hls4ml C simulation) and cuda when its provider is
-there. A variant that cannot run says why in its row; none is left out silently. Timing is interleaved
-round by round, so machine noise hits every variant alike; warm-up calls are not counted.
+50% channel-pruned / pruned + int8, the fpga artifact run two ways (the numpy engine and hls4ml's C
+simulation: both are emulations on this CPU, so they get no speed-up, but their ratio is reported) with the
+hardware's estimated latency and interval (accelc.hls.cost), and cuda when its provider is there. A variant
+that cannot run says why in its row; none is left out silently. Timing is interleaved round by round, so
+machine noise hits every variant alike; warm-up calls are not counted.
 """
 
 from __future__ import annotations
@@ -36,6 +38,15 @@ class Variant:
     macs: int | None = None
     bits: int = 32  # operand width, for bit-ops
     compile_s: dict = field(default_factory=dict)
+    # "measured" (a speed on this machine), "emulation" (the fpga design run on this CPU: no speed-up) or
+    # "estimate" (the fpga hardware's figures from the cost model: not timed, one row for all batches)
+    kind: str = "measured"
+    estimate: dict | None = None  # kind "estimate": accelc.hls.cost.estimate's result
+
+
+FPGA_ENGINE, FPGA_CSIM, FPGA_ESTIMATE = "fpga engine (numpy)", "fpga C sim", "fpga hardware (estimate)"
+EMULATION_NOTE = ("emulation: the fpga design run on this CPU, not the hardware; its speed is no speed-up "
+                  "of the fpga (see the hardware estimate)")
 
 
 def _macs(path: Path) -> int:
@@ -122,12 +133,13 @@ def build_variants(model: Any, input_shape, calibration, out_dir: Path, targets:
             art, _ = _compile(progress, "cuda fp32", target="cuda", out=out_dir / "cuda-fp32", **common)
             variants.append(_artifact_variant("ort cuda fp32", art, 32, dense_macs))
     if "fpga" in targets:
-        variants.append(_fpga_variant(common, calibration, out_dir, progress, dense_macs))
+        variants.extend(_fpga_variants(common, calibration, out_dir, progress, dense_macs))
     return variants
 
 
-def _fpga_variant(common: dict, calibration, out_dir: Path, progress, macs: int) -> Variant:
-    """The emulator, compiled once with an empty cache (cold) and once more (warm: served from the cache)."""
+def _fpga_variants(common: dict, calibration, out_dir: Path, progress, macs: int) -> list[Variant]:
+    """The fpga artifact, compiled once with an empty cache (cold) and once more (warm: served from the cache),
+    then run by the numpy engine and by the C simulation, plus its hardware estimate."""
     previous = os.environ.get("ACCELC_CACHE_DIR")
     try:
         with tempfile.TemporaryDirectory() as cold_cache:
@@ -135,7 +147,9 @@ def _fpga_variant(common: dict, calibration, out_dir: Path, progress, macs: int)
             art, cold = _compile(progress, "fpga (cold cache)", target="fpga", out=out_dir / "fpga",
                                  calibration=calibration, force=True, **common)
     except AccelcError as e:
-        return Variant("fpga emulated (C sim)", "fpga", None, note=str(e).splitlines()[0])
+        why = str(e).splitlines()[0]
+        return [Variant(name, "fpga", None, note=why, kind=kind) for name, kind in
+                ((FPGA_ENGINE, "emulation"), (FPGA_CSIM, "emulation"), (FPGA_ESTIMATE, "estimate"))]
     finally:
         if previous is None:
             os.environ.pop("ACCELC_CACHE_DIR", None)
@@ -143,11 +157,49 @@ def _fpga_variant(common: dict, calibration, out_dir: Path, progress, macs: int)
             os.environ["ACCELC_CACHE_DIR"] = previous
     art, warm = _compile(progress, "fpga (warm)", target="fpga", out=out_dir / "fpga", calibration=calibration,
                          **common)
-    width = art.manifest["target"].get("fixed_width") or 18
-    variant = _artifact_variant("fpga emulated (C sim)", art, width, macs)
-    variant.compile_s = {"compile": round(cold, 3), "compile_warm": round(warm, 3)}
-    variant.note = f"fixed-point {width}-bit, {art.manifest['target']['multipliers']['total']:,} multipliers"
-    return variant
+    return fpga_emulations(art.path, macs, {"compile": round(cold, 3), "compile_warm": round(warm, 3)}) + \
+        [fpga_estimate(art)]
+
+
+def fpga_emulations(path: Path, macs: int | None, compile_s: dict) -> list[Variant]:
+    """The fpga artifact at `path` run by the numpy engine and by hls4ml's C simulation: two emulation rows.
+    The engine's row is unavailable (saying why, from the manifest) where it does not implement the artifact."""
+    import accelc
+
+    csim = accelc.load(path, engine="csim")
+    target = csim.manifest["target"]
+    width = target.get("fixed_width") or 18
+    note = f"fixed-point {width}-bit, {target['multipliers']['total']:,} multipliers"
+    if compile_s:
+        note += (f"; compiled once for both runs ({compile_s['compile']:.1f} s cold cache, "
+                 f"{compile_s['compile_warm']:.1f} s warm)")
+    record = target.get("engine") or {}
+    engine: Variant
+    if record.get("numpy") != "ok":
+        why = record.get("why") or f"the manifest records numpy engine {record.get('numpy', 'absent')!r}"
+        engine = Variant(FPGA_ENGINE, "fpga", None, note=f"the numpy engine does not run this artifact: {why}")
+    else:
+        try:
+            engine = _artifact_variant(FPGA_ENGINE, accelc.load(path, engine="numpy"), width, macs)
+        except AccelcError as e:
+            engine = Variant(FPGA_ENGINE, "fpga", None, note=str(e).splitlines()[0])
+    variants = [engine, _artifact_variant(FPGA_CSIM, csim, width, macs)]
+    for v in variants:
+        v.kind = "emulation"
+        if v.run is not None:
+            v.compile_s, v.note = dict(compile_s), note
+    return variants
+
+
+def fpga_estimate(art) -> Variant:
+    """The fpga hardware's figures from accelc's cost model (not timed, not synthesised)."""
+    from accelc.hls.cost import estimate
+
+    try:
+        cost = estimate(art.path, art.manifest)
+    except AccelcError as e:
+        return Variant(FPGA_ESTIMATE, "fpga", None, note=str(e).splitlines()[0], kind="estimate")
+    return Variant(FPGA_ESTIMATE, "fpga", None, note=cost.get("note", ""), kind="estimate", estimate=cost)
 
 
 def _torch_eager(model: Any) -> Callable[[np.ndarray], np.ndarray] | None:
@@ -232,35 +284,79 @@ def bench(model: Any, input_shape=None, dataset: str | None = None, calibration:
 
 def _rows(model: Any, variants: list[Variant], timings: dict, fid: dict, batches, dataset) -> dict:
     baseline = variants[0].name  # torch eager when there is a torch source, else ORT cpu fp32
-    rows = []
+    rows, ratios = [], []
     for b in batches:
         base = np.median(timings[b].get(baseline, [np.nan]))
         for v in variants:
+            if v.kind == "estimate":
+                continue  # not timed: one row for all batches, below
             row: dict[str, Any] = {"variant": v.name, "target": v.target, "batch": b}
+            if v.kind == "emulation":
+                row["emulation"] = True
             if v.run is None:
                 rows.append({**row, "status": "unavailable", "note": v.note})
                 continue
             t = np.asarray(timings[b][v.name])
             p50, p90 = float(np.median(t)), float(np.percentile(t, 90))
+            # an emulation's speed is no speed-up of the hardware it emulates: blank, never a ratio to the baseline
+            speedup = None if v.kind == "emulation" else round(float(base) / p50, 3)
             row.update(status="ok", reps=len(t), p50_ms=round(p50 * 1e3, 4), p90_ms=round(p90 * 1e3, 4),
-                       throughput_per_s=round(b / p50, 1), speedup=round(float(base) / p50, 3),
+                       throughput_per_s=round(b / p50, 1), speedup=speedup,
                        size_bytes=v.size_bytes, macs=v.macs,
                        bit_ops=v.macs * v.bits * v.bits if v.macs is not None else None,
                        **{k: round(val, 6) for k, val in fid.get(v.name, {}).items()}, **v.compile_s, note=v.note)
             rows.append(row)
+        ratio = _engine_vs_csim(timings[b], b)
+        if ratio is not None:
+            ratios.append(ratio)
+            next(r for r in rows if r["variant"] == FPGA_ENGINE and r["batch"] == b)["engine_vs_csim"] = \
+                ratio["ratio"]
+    estimates = [v for v in variants if v.kind == "estimate"]
+    rows += [_estimate_row(v) for v in estimates]
     source = str(model) if isinstance(model, (str, os.PathLike)) else f"<nn.Module {type(model).__name__}>"
-    return {"model": source, "batches": list(batches), "baseline": baseline, "dataset": dataset, "rows": rows}
+    result = {"model": source, "batches": list(batches), "baseline": baseline, "dataset": dataset, "rows": rows}
+    if any(v.kind != "measured" for v in variants):
+        result["fpga"] = {"emulation": EMULATION_NOTE, "engine_vs_csim": ratios,
+                          "hardware_estimate": estimates[0].estimate if estimates else None}
+    return result
+
+
+def _engine_vs_csim(times: dict[str, list[float]], batch: int) -> dict | None:
+    """How many times faster per sample the numpy engine ran than the C simulation (p50s of this run)."""
+    if not times.get(FPGA_ENGINE) or not times.get(FPGA_CSIM):
+        return None
+    engine, csim = float(np.median(times[FPGA_ENGINE])), float(np.median(times[FPGA_CSIM]))
+    return {"batch": batch, "engine_ms_per_sample": round(engine * 1e3 / batch, 6),
+            "csim_ms_per_sample": round(csim * 1e3 / batch, 6), "ratio": round(csim / engine, 3)}
+
+
+def _estimate_row(v: Variant) -> dict:
+    row: dict[str, Any] = {"variant": v.name, "target": v.target, "batch": None}
+    if v.estimate is None:
+        return {**row, "status": "unavailable", "note": v.note}
+    totals, clock = v.estimate["totals"], v.estimate.get("clock_period_ns")
+
+    def us(ns):
+        return None if ns is None else round(ns / 1e3, 6)
+
+    return {**row, "status": "estimate", "latency_cycles": totals["latency_cycles"],
+            "latency_us": us(totals.get("latency_ns")), "interval_cycles": totals["interval_cycles"],
+            "interval_us": us(totals.get("interval_ns")), "clock_period_ns": clock,
+            "latency_kind": totals.get("latency_kind"), "multipliers": totals.get("multipliers"),
+            "dsps": totals.get("dsps"), "lut_multipliers": totals.get("lut_multipliers"), "note": v.note}
 
 
 COLUMNS = (("variant", "variant"), ("batch", "batch"), ("p50_ms", "p50 ms"), ("p90_ms", "p90 ms"),
-           ("throughput_per_s", "samples/s"), ("speedup", "speed-up"), ("size_bytes", "size B"), ("macs", "MACs"),
-           ("bit_ops", "bit-ops"), ("top1_agreement", "top-1 agr."), ("accuracy", "accuracy"),
-           ("compile", "compile s"), ("compile_warm", "warm s"), ("note", "note"))
+           ("throughput_per_s", "samples/s"), ("speedup", "speed-up"), ("engine_vs_csim", "engine vs C sim"),
+           ("size_bytes", "size B"), ("macs", "MACs"), ("bit_ops", "bit-ops"), ("top1_agreement", "top-1 agr."),
+           ("accuracy", "accuracy"), ("compile", "compile s"), ("compile_warm", "warm s"),
+           ("latency_cycles", "est. latency cycles"), ("latency_us", "est. latency µs"),
+           ("interval_cycles", "est. interval cycles"), ("clock_period_ns", "clock ns"), ("note", "note"))
 
 
-# The terminal table: what fits 120 columns; JSON and markdown carry every column.
-TERMINAL_COLUMNS = ("variant", "batch", "p50_ms", "p90_ms", "throughput_per_s", "speedup", "top1_agreement",
-                    "accuracy", "note")
+# The terminal table: what fits 80 columns (notes become numbered footnotes); JSON and markdown carry every column.
+TERMINAL_COLUMNS = ("variant", "batch", "p50_ms", "throughput_per_s", "speedup", "top1_agreement", "accuracy")
+TERMINAL_TITLES = {"top1_agreement": "top-1", "accuracy": "acc."}
 
 
 def cell(row: dict, key: str) -> str:
@@ -269,16 +365,140 @@ def cell(row: dict, key: str) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}" if key not in ("top1_agreement", "accuracy") else f"{value:.4f}"
-    if isinstance(value, int) and key in ("size_bytes", "macs", "bit_ops"):
+    if isinstance(value, int) and key in ("size_bytes", "macs", "bit_ops", "latency_cycles", "interval_cycles"):
         return f"{value:,}"
     return str(value)
 
 
+def _note(row: dict) -> str:
+    note = row.get("note", "")
+    if row["status"] == "unavailable":
+        note = f"unavailable: {note}"
+    elif row["status"] == "estimate":
+        note = f"estimate, not measured: {note}"
+    return f"emulation, no speed-up; {note}" if row.get("emulation") else note
+
+
+def _ratios_text(result: dict) -> str | None:
+    fpga = result.get("fpga")
+    if not fpga:
+        return None
+    ratios = fpga["engine_vs_csim"]
+    if not ratios:
+        return "engine vs C sim: not measured (one of the two fpga emulations did not run)"
+    at = ", ".join(f"{r['ratio']:.3g}x at batch {r['batch']}" for r in ratios)
+    return f"engine vs C sim: {at} (p50 per sample, this run; both emulate the fpga on this CPU)"
+
+
+def _estimate_text(row: dict) -> str:
+    if row["status"] != "estimate":
+        return f"{row['variant']}: unavailable: {row.get('note', '')}"
+    clock = row.get("clock_period_ns")
+    latency = f"latency {row['latency_cycles']:,} cycles"
+    if row.get("latency_us") is not None:
+        latency += f" = {row['latency_us']:.4g} µs at {clock:g} ns clock"
+    interval = f"initiation interval {row['interval_cycles']:,} cycle{'s' if row['interval_cycles'] != 1 else ''}"
+    return f"{row['variant']}: {latency}, {interval} ({row.get('latency_kind')})"
+
+
 def to_markdown(result: dict) -> str:
-    lines = [f"accelc bench {result['model']} (baseline: {result['baseline']}; speed-up = baseline p50 / p50)", "",
+    lines = [f"accelc bench {result['model']} (baseline: {result['baseline']}; speed-up = baseline p50 / p50; "
+             "fpga engine and C sim rows are emulations on this CPU: no speed-up)", "",
              "| " + " | ".join(title for _, title in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for row in result["rows"]:
-        if row["status"] != "ok":
-            row = {**row, "note": f"unavailable: {row.get('note', '')}"}
-        lines.append("| " + " | ".join(cell(row, key) for key, _ in COLUMNS) + " |")
+        lines.append("| " + " | ".join(cell({**row, "note": _note(row)}, key) for key, _ in COLUMNS) + " |")
+    fpga = result.get("fpga")
+    if fpga:
+        lines += ["", f"fpga: {fpga['emulation']}.", "", _ratios_text(result) + "."]
+        lines += [""] + [f"- batch {r['batch']}: engine {r['engine_ms_per_sample']:.4g} ms per sample, C sim "
+                         f"{r['csim_ms_per_sample']:.4g} ms per sample: {r['ratio']:.4g}x"
+                         for r in fpga["engine_vs_csim"]]
+        lines += _markdown_estimate(result, fpga.get("hardware_estimate"))
     return "\n".join(lines) + "\n"
+
+
+def _markdown_estimate(result: dict, cost: dict | None) -> list[str]:
+    row = next((r for r in result["rows"] if r["variant"] == FPGA_ESTIMATE), None)
+    lines = ["", f"## {FPGA_ESTIMATE}", ""]
+    if cost is None or row is None or row["status"] != "estimate":
+        return lines + [f"unavailable: {row.get('note', '') if row else 'no estimate'}"]
+    lines += [_estimate_text(row) + ".", "", cost.get("note", ""), "", "| figure | value |", "|---|---|"]
+    lines += [f"| clock period | {cost.get('clock_period_ns')} ns |", f"| io type | {cost.get('io_type')} |"]
+    lines += [f"| {key} | {value:,} |" if isinstance(value, int) else f"| {key} | {value} |"
+              for key, value in cost["totals"].items()]
+    lines += [f"| latency µs | {row['latency_us']} |", f"| interval µs | {row['interval_us']} |"]
+    lines += ["", "| layer | kind | cycles | cycle model | reuse factor | multipliers | DSPs | LUT multipliers |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['name']} | {r['kind']} | {r['cycles']} | {r.get('cycle_model') or ''} | {r['reuse_factor']} | "
+              f"{r['multipliers'] or 0:,} | {r['dsps'] or 0:,} | {r['lut_multipliers'] or 0:,} |"
+              for r in cost["layers"]]
+    lines += [""] + [f"- model: {m}" for m in cost.get("model", [])] + [f"- warning: {w}" for w in cost["warnings"]]
+    return lines
+
+
+def _terminal_cell(row: dict, key: str) -> str:
+    value = row.get(key)
+    if row["status"] != "ok":
+        return "—" if key == "p50_ms" else ""
+    if value is None:
+        return ""
+    if key == "throughput_per_s":
+        for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+            if value >= scale:
+                return f"{value / scale:.3g}{suffix}"
+        return f"{value:.3g}"
+    if key in ("top1_agreement", "accuracy"):
+        return f"{value:.3f}"
+    if key == "speedup":
+        return f"{value:.3g}"
+    return cell(row, key)
+
+
+def print_terminal(console, result: dict) -> None:
+    """The table for a terminal: short columns (fits 80), every note as a numbered footnote under it."""
+    import textwrap
+
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    notes: dict[str, int] = {}
+
+    def ref(text: str) -> int:
+        return notes.setdefault(text, len(notes) + 1)
+
+    rows = [r for r in result["rows"] if r["status"] != "estimate" and r.get("batch") is not None]
+    keys = [k for k in TERMINAL_COLUMNS if k != "accuracy" or any(r.get("accuracy") is not None for r in rows)]
+    titles = {k: TERMINAL_TITLES.get(k, title) for k, title in COLUMNS}
+    table = Table(title=Text(f"accelc bench {result['model']}"), box=box.SIMPLE_HEAD, pad_edge=False,
+                  show_edge=False)
+    for key in keys:
+        table.add_column(titles[key], justify="left" if key == "variant" else "right", no_wrap=key == "variant")
+    batch = None
+    for row in rows:
+        if batch is not None and row["batch"] != batch:
+            table.add_section()
+        batch = row["batch"]
+        refs = [ref(EMULATION_NOTE)] if row.get("emulation") else []
+        note = row.get("note", "")
+        if row["status"] != "ok":
+            refs.append(ref(f"unavailable: {note}"))
+        elif note:
+            refs.append(ref(note))
+        name = row["variant"] + (f" [{','.join(map(str, refs))}]" if refs else "")
+        table.add_row(Text(name), *(Text(_terminal_cell(row, k)) for k in keys[1:]))
+    console.print(table)
+    lines = [f"speed-up = {result['baseline']} p50 / p50 at the same batch, measured on this machine"]
+    if (ratios := _ratios_text(result)) is not None:
+        lines.append(ratios)
+    for row in result["rows"]:
+        if row["variant"] == FPGA_ESTIMATE:
+            mark = ref(f"estimate, not measured: {row['note']}") if row["status"] == "estimate" and row.get(
+                "note") else None
+            lines.append(_estimate_text(row) + (f" [{mark}]" if mark else ""))
+    width = max(console.width, 40)
+    for line in lines:
+        console.print(Text(textwrap.fill(line, width, subsequent_indent="  ")))
+    for text, n in notes.items():
+        head = f"[{n}] "
+        console.print(Text(textwrap.fill(head + text, width, subsequent_indent=" " * len(head))))

@@ -317,14 +317,13 @@ def bench(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the results as JSON")] = None,
     markdown: Annotated[Path | None, typer.Option(help="write the table as markdown")] = None,
 ) -> None:
-    """Time every variant (torch eager, ORT fp32/int8/pruned, fpga emulator, cuda) side by side in one run."""
+    """Time every variant (torch eager, ORT fp32/int8/pruned, the fpga artifact by the numpy engine and by the C
+    simulation with its hardware estimate, cuda) side by side in one run."""
     import json
 
-    from rich.table import Table
-
     from accelc.data import load_npy
-    from accelc.tools.bench import COLUMNS, TERMINAL_COLUMNS, cell, to_markdown
     from accelc.tools.bench import bench as run_bench
+    from accelc.tools.bench import print_terminal, to_markdown
 
     try:
         batches = tuple(int(b) for b in batch.split(",") if b.strip())
@@ -344,15 +343,7 @@ def bench(
                            progress)
     except AccelcError as e:
         _fail(e)
-    table = Table(title=f"accelc bench {escape(str(model))} — speed-up vs {escape(result['baseline'])}")
-    columns = [(key, title) for key, title in COLUMNS if key in TERMINAL_COLUMNS]
-    for _, title in columns:
-        table.add_column(title, justify="left" if title in ("variant", "note") else "right")
-    for row in result["rows"]:
-        if row["status"] != "ok":
-            row = {**row, "note": f"unavailable: {row.get('note', '')}"}
-        table.add_row(*(escape(cell(row, key)) for key, _ in columns))
-    out.print(table)
+    print_terminal(out, result)  # short columns, notes as footnotes; --json / --markdown hold every figure
     if json_out:
         json_out.write_text(json.dumps(result, indent=2))
     if markdown:

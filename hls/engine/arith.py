@@ -39,7 +39,11 @@ def accumulate(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, x_t: Fixed
     """acc[n, m] = (accum_t) bias[m] + sum_k (accum_t)(x[n, k] * w[k, m]) in accum_t (values, float64)."""
     n_in = x.shape[1]
     prod_frac = x_t.frac + w_t.frac
-    max_x, max_w = _max_abs(x), _max_abs(w)
+    # Bounds from the input type (no pass over the data) where they suffice; the data's own maximum otherwise.
+    max_w = _max_abs(w)
+    max_x = x_t.max_abs
+    if np.ldexp(n_in * max_x * max_w, prod_frac) >= 2.0 ** (EXACT_BITS - 1):
+        max_x = _max_abs(x)
     b = cast(bias, acc_t) if bias is not None else np.zeros(w.shape[1])
     if acc_t.overflow != "WRAP":  # from the input type, not the data: refused before any sample runs
         bound = _max_abs(b) + n_in * x_t.max_abs * max_w
@@ -49,7 +53,9 @@ def accumulate(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, x_t: Fixed
         if np.ldexp(n_in * max_x * max_w, prod_frac) < 2.0 ** (EXACT_BITS - 1):
             s = x @ w
             s += b
-            return s if _within(s, acc_t) else cast(s, acc_t)  # no partial sum wrapped: nothing to cast
+            if _max_abs(b) + n_in * max_x * max_w <= acc_t.max_abs - acc_t.lsb or _within(s, acc_t):
+                return s  # no sum can leave accum_t's range (or none did): nothing wrapped, nothing to cast
+            return cast(s, acc_t)
         if x_t.width + w_t.width + int(np.ceil(np.log2(max(n_in, 2)))) < 63:
             s = _codes(x, x_t.frac) @ _codes(w, w_t.frac)
             codes = s.astype(object) * (1 << (acc_t.frac - prod_frac)) + _codes(b, acc_t.frac).astype(object)

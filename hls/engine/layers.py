@@ -82,11 +82,15 @@ def _windows(call: Call, img: np.ndarray, cfg: Config, pad_value: float = 0.0) -
     pads = ((cfg.get("pad_top", 0), cfg.get("pad_bottom", 0)), (cfg.get("pad_left", 0), cfg.get("pad_right", 0)))
     if any(p for pair in pads for p in pair):
         img = np.pad(img, ((0, 0), *pads, (0, 0)), constant_values=pad_value)
-    win = sliding_window_view(img, (fh, fw), axis=(1, 2))[:, ::sh, ::sw]  # N, OH, OW, C, FH, FW
     oh, ow = cfg.get("out_height", 1), cfg["out_width"]
+    if fh == fw == 1:  # a 1x1 window is the pixel itself: no window copy
+        win = img[:, ::sh, ::sw][:, :oh, :ow, None, None, :]
+    else:
+        win = sliding_window_view(img, (fh, fw), axis=(1, 2))[:, ::sh, ::sw]  # N, OH, OW, C, FH, FW
+        win = win[:, :oh, :ow].transpose(0, 1, 2, 4, 5, 3)
     if win.shape[1] < oh or win.shape[2] < ow:
         raise EngineUnsupported(f"{call.layer}: output {oh}x{ow} larger than the windows {win.shape[1:3]}")
-    return win[:, :oh, :ow].transpose(0, 1, 2, 4, 5, 3)
+    return win
 
 
 @kernel("conv_1d_cl", "conv_2d_cl", "pointwise_conv_1d_cl", "pointwise_conv_2d_cl")
@@ -144,6 +148,8 @@ class _PoolShape(Config):
         ints["filt_height"] = cfg.get("pool_height", 1)
         ints["filt_width"] = cfg["pool_width"]
         ints["n_chan"] = cfg["n_filt"]
+        ints.setdefault("in_width", cfg.get("n_in"))  # pooling1d_config names the width n_in / n_out
+        ints.setdefault("out_width", cfg.get("n_out"))
         super().__init__(cfg.name, cfg.base, ints, cfg.raw, cfg.types, cfg.usings, cfg.arrays)
 
 
@@ -209,7 +215,8 @@ def _merge_inputs(call: Call, xs: list[np.ndarray]) -> tuple[np.ndarray, np.ndar
     cfg = call.config
     n, n1, n2 = cfg["n_elem"], cfg.get("n_elem1", xs[0].shape[1]), cfg.get("n_elem2", xs[1].shape[1])
     idx = np.arange(n)
-    return xs[0][:, idx % n1], xs[1][:, idx % n2]
+    # data1[ii % n_elem1]: broadcasting as the C++ indexes it (no copy where the sizes are equal)
+    return tuple(x if m == n else x[:, idx % m] for x, m in ((xs[0], n1), (xs[1], n2)))
 
 
 _MERGES = {"add": np.add, "subtract": np.subtract, "multiply": np.multiply, "maximum": np.maximum,

@@ -7,7 +7,9 @@ Outcome classes (CLASSES):
   target's `lower`; hls4ml: an exception during QONNX preparation or conversion);
 - self-check: accelc lowered the model but its own self-check (VerificationError) refused the artifact: caught,
   but late;
-- wrong: compiled, but the numbers (or the output size) disagree with ONNX Runtime beyond the tolerance;
+- wrong: compiled, but the numbers (or the output size) disagree with ONNX Runtime beyond the tolerance, or (fpga)
+  accelc's numpy engine and hls4ml's C simulation disagree by a single bit (at compile, on the self-check inputs,
+  or on the test set);
 - crashed: any other exception (an AccelcError raised while lowering included: the support check should have
   refused first), a C++ build failure, the process dying, or a timeout.
 
@@ -59,6 +61,7 @@ class Outcome:
     tol: float | None = None
     detail: str = ""
     seconds: float = 0.0
+    engine: str = ""  # fpga: "bit-exact" (the numpy engine ran it, equal to the C simulation) | "csim only: why"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,7 +130,7 @@ def _raised_while_lowering(e: BaseException) -> bool:
 def run_accelc(case, target: str, model_path: Path, workdir: Path) -> Outcome:
     """Compile with accelc for `target` and compare the artifact's predictions with ONNX Runtime."""
     import accelc
-    from accelc.errors import AccelcError, UnsupportedOpError, VerificationError
+    from accelc.errors import AccelcError, EngineMismatchError, UnsupportedOpError, VerificationError
 
     t0 = time.perf_counter()
     calib = make_inputs(case, CALIBRATION_SAMPLES, CALIBRATION_SEED)
@@ -143,6 +146,8 @@ def run_accelc(case, target: str, model_path: Path, workdir: Path) -> Outcome:
                              calibration=calib[0] if len(calib) == 1 else None)
     except UnsupportedOpError as e:
         return outcome("refused", _one_line(e))
+    except EngineMismatchError as e:
+        return outcome("wrong", _one_line(e))
     except VerificationError as e:
         return outcome("self-check", _one_line(e))
     except AccelcError as e:
@@ -153,7 +158,19 @@ def run_accelc(case, target: str, model_path: Path, workdir: Path) -> Outcome:
         got = art.predict(test if len(test) > 1 else test[0])
     except Exception as e:  # noqa: BLE001
         return outcome("crashed", f"predict: {_one_line(e)}")
-    return compare(case, target, got if isinstance(got, list) else [got], ref, t0)
+    got = got if isinstance(got, list) else [got]
+    engine = ""
+    if target == "fpga":
+        status = art.manifest["target"].get("engine", {})
+        engine = "bit-exact" if status.get("numpy") == "ok" else f"csim only: {status.get('why', '')}"
+        if engine == "bit-exact":  # the test set too: the engine's outputs are the C simulation's, bit for bit
+            csim = accelc.load(art.path, engine="csim").predict(test if len(test) > 1 else test[0])
+            csim = csim if isinstance(csim, list) else [csim]
+            if any(not np.array_equal(a, b) for a, b in zip(got, csim)):
+                return outcome("wrong", "the numpy engine and the C simulation differ on the test set")
+    result = compare(case, target, got, ref, t0)
+    result.engine = engine
+    return result
 
 
 def _where(e: BaseException) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 
 from accelc.tools.conformance.run import CLASSES, RUNNERS, Outcome
@@ -35,6 +36,15 @@ def markdown(outcomes: list[Outcome]) -> str:
         n = n_cases.get(op, len({o.case for o in outcomes}))
         cells = " | ".join(_cell(table[(op, r)]) for r in runners)
         lines.append(f"| {'**TOTAL**' if op == 'TOTAL' else op} | {n} | {cells} |")
+    fpga = [o for o in outcomes if o.runner == "fpga" and o.cls == "matched"]
+    if fpga:
+        exact = sum(o.engine == "bit-exact" for o in fpga)
+        lines += ["", f"- fpga matched cases run by the numpy engine, bit-exact with the C simulation (self-check "
+                      f"inputs and test set): {exact} of {len(fpga)}; C simulation only: {len(fpga) - exact}"]
+        missing = Counter(f for o in fpga if o.engine != "bit-exact"
+                          for f in (re.findall(r"nnet::(\w+)", o.engine) or [o.engine.removeprefix("csim only: ")[:60]]))
+        if missing:
+            lines.append("  (not in the engine: " + ", ".join(f"{f} x{n}" for f, n in missing.most_common()) + ")")
     if "hls4ml" in runners:
         lines.append("")
         for r in (r for r in runners if r != "hls4ml"):
