@@ -46,7 +46,8 @@ class Variant:
 
 FPGA_ENGINE, FPGA_CSIM, FPGA_ESTIMATE = "fpga engine (numpy)", "fpga C sim", "fpga hardware (estimate)"
 EMULATION_NOTE = ("emulation: the fpga design run on this CPU, not the hardware; its speed is no speed-up "
-                  "of the fpga (see the hardware estimate)")
+                  "of the fpga (see the hardware estimate). The engine runs numpy's BLAS on one thread, as the "
+                  "C simulation runs on one core")
 
 
 def _macs(path: Path) -> int:
@@ -171,8 +172,8 @@ def fpga_emulations(path: Path, macs: int | None, compile_s: dict) -> list[Varia
     width = target.get("fixed_width") or 18
     note = f"fixed-point {width}-bit, {target['multipliers']['total']:,} multipliers"
     if compile_s:
-        note += (f"; compiled once for both runs ({compile_s['compile']:.1f} s cold cache, "
-                 f"{compile_s['compile_warm']:.1f} s warm)")
+        note += (f"; compiled once for both runs ({compile_s['compile']:.2f} s cold cache, "
+                 f"{compile_s['compile_warm']:.2f} s warm)")
     record = target.get("engine") or {}
     engine: Variant
     if record.get("numpy") != "ok":
@@ -183,12 +184,29 @@ def fpga_emulations(path: Path, macs: int | None, compile_s: dict) -> list[Varia
             engine = _artifact_variant(FPGA_ENGINE, accelc.load(path, engine="numpy"), width, macs)
         except AccelcError as e:
             engine = Variant(FPGA_ENGINE, "fpga", None, note=str(e).splitlines()[0])
+        else:
+            engine.run = _one_blas_thread(engine.run)
     variants = [engine, _artifact_variant(FPGA_CSIM, csim, width, macs)]
     for v in variants:
         v.kind = "emulation"
         if v.run is not None:
             v.compile_s, v.note = dict(compile_s), note
     return variants
+
+
+def _one_blas_thread(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """`run` with numpy's BLAS on one thread, as the C simulation runs on one core. Interleaved after a C
+    simulation call, a sleeping BLAS worker thread costs the engine's next call tens of ms on a loaded 2-core
+    machine (measured: 0.6 ms -> 35 ms at batch 64), which would time the scheduler, not the engine."""
+    from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
+
+    controller = ThreadpoolController()
+
+    def limited(x: np.ndarray) -> np.ndarray:
+        with controller.limit(limits=1, user_api="blas"):
+            return run(x)
+
+    return limited
 
 
 def fpga_estimate(art) -> Variant:
@@ -409,7 +427,7 @@ def to_markdown(result: dict) -> str:
         lines.append("| " + " | ".join(cell({**row, "note": _note(row)}, key) for key, _ in COLUMNS) + " |")
     fpga = result.get("fpga")
     if fpga:
-        lines += ["", f"fpga: {fpga['emulation']}.", "", _ratios_text(result) + "."]
+        lines += ["", f"fpga engine and C sim rows: {fpga['emulation']}.", "", _ratios_text(result) + "."]
         lines += [""] + [f"- batch {r['batch']}: engine {r['engine_ms_per_sample']:.4g} ms per sample, C sim "
                          f"{r['csim_ms_per_sample']:.4g} ms per sample: {r['ratio']:.4g}x"
                          for r in fpga["engine_vs_csim"]]
@@ -438,7 +456,7 @@ def _markdown_estimate(result: dict, cost: dict | None) -> list[str]:
 
 def _terminal_cell(row: dict, key: str) -> str:
     value = row.get(key)
-    if row["status"] != "ok":
+    if row["status"] != "ok" and key != "batch":
         return "—" if key == "p50_ms" else ""
     if value is None:
         return ""
@@ -470,7 +488,7 @@ def print_terminal(console, result: dict) -> None:
     rows = [r for r in result["rows"] if r["status"] != "estimate" and r.get("batch") is not None]
     keys = [k for k in TERMINAL_COLUMNS if k != "accuracy" or any(r.get("accuracy") is not None for r in rows)]
     titles = {k: TERMINAL_TITLES.get(k, title) for k, title in COLUMNS}
-    table = Table(title=Text(f"accelc bench {result['model']}"), box=box.SIMPLE_HEAD, pad_edge=False,
+    table = Table(title=Text(f"accelc bench {result['model']}"), box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0),
                   show_edge=False)
     for key in keys:
         table.add_column(titles[key], justify="left" if key == "variant" else "right", no_wrap=key == "variant")

@@ -30,22 +30,22 @@ import ctypes.util
 import math
 import re
 import weakref
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
 from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, FixedType, cast, cast_int_codes, convert
 from accelc.hls.engine.layers import kernel
-from accelc.hls.engine.project import _CALL, Call, Config, Project, _read_configs, split_args
+from accelc.hls.cost import _eval  # noqa: PLC2701 - the C constant-expression evaluator the project reader uses
+from accelc.hls.engine.project import _ARRAY_T, _CALL, Call, Config, Project, _read_configs, split_args
 
 MAX_FOLDABLE_TABLE = 64  # init loops up to this many entries may be fully unrolled and constant-folded by g++
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fFlL]?$")
-_ARRAY = re.compile(r"^nnet::array<\s*(.+?)\s*,\s*(\d+)\s*>$")
 
 # ------------------------------------------------------------------------------------------------ C math library
 
 
-@lru_cache(maxsize=None)
+@cache
 def _libm() -> ctypes.CDLL:
     name = ctypes.util.find_library("m")
     try:
@@ -57,7 +57,7 @@ def _libm() -> ctypes.CDLL:
 _LIBM_SIGNATURES = {"expf": ctypes.c_float, "tanhf": ctypes.c_float, "logf": ctypes.c_float, "log": ctypes.c_double}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _libm_function(name: str):
     fn = getattr(_libm(), name)
     ctype = _LIBM_SIGNATURES[name]
@@ -151,14 +151,12 @@ def _scaled_int(x: np.ndarray, t: FixedType, mul: int, div: int) -> np.ndarray:
     zero (together one truncation toward zero of the exact quotient), then C keeps the low 32 bits."""
     c = _codes(x, t)
     shift = -t.frac if t.frac < 0 else 0
-    bits = t.width + max(mul, 1).bit_length() + shift
-    if bits < 62:
+    den = abs(div) << max(t.frac, 0)
+    if t.width + max(mul, 1).bit_length() + shift < 62 and den.bit_length() < 62:
         num = c * np.int64(mul) * (np.int64(1) << shift)
-        den = int(abs(div)) << max(t.frac, 0)
-        q = np.abs(num) // den * np.sign(num)
+        q = np.abs(num) // np.int64(den) * np.sign(num)
     else:
         num = c.astype(object) * mul * (1 << shift)
-        den = int(abs(div)) << max(t.frac, 0)
         q = np.array([abs(n) // den * (1 if n >= 0 else -1) for n in num.reshape(-1)], dtype=object).reshape(c.shape)
     if div < 0:
         q = -q
@@ -195,13 +193,16 @@ def _literal_arg(call: Call) -> float:
     return float(numbers[0].rstrip("fFlL"))
 
 
-def _static_member(call: Call, member: str) -> float:
-    """A static const defined after the config struct: `const slope14_t hard_sigmoid_config14::slope = 0.2;`."""
+def _static_member(call: Call, member: str) -> tuple[FixedType, float]:
+    """A static const defined after its config struct (`const slope14_t hard_sigmoid_config14::slope = 0.2;`):
+    its type and the value it holds (the literal assigned into that type)."""
     name = call.config.name
-    m = re.search(rf"const\s+[\w:<>, ]+?\s+{re.escape(name)}::{member}\s*=\s*([^;]+);", _texts(call.project)["params"])
-    if m is None or not _NUMBER.match(m[1].strip()):
+    m = re.search(rf"const\s+([\w:<>, ]+?)\s+{re.escape(name)}::{member}\s*=\s*([^;]+);",
+                  _texts(call.project)["params"])
+    if m is None or not _NUMBER.match(m[2].strip()):
         raise EngineUnsupported(f"{call.layer}: {name}::{member} is not defined as a number in parameters.h")
-    return float(m[1].strip().rstrip("fFlL"))
+    t = call.type(m[1].strip())
+    return t, float(_to_type(np.array([float(m[2].strip().rstrip("fFlL"))]), t)[0])
 
 
 def _base(call: Call) -> Config | None:
@@ -240,10 +241,11 @@ def _declared(project: Project, name: str) -> str:
 
 def _word(call: Call, i: int = 0) -> int:
     """Elements per stream word (nnet::array<T, size>) of the call's i-th template type."""
-    m = _ARRAY.match(_declared(call.project, call.template[i]))
-    if m is None:
-        raise EngineUnsupported(f"{call.layer}: {call.template[i]} is not a stream word type")
-    return int(m[2])
+    m = _ARRAY_T.match(_declared(call.project, call.template[i]))
+    size = _eval(m[2], {}) if m else None
+    if size is None:
+        raise EngineUnsupported(f"{call.layer}: {call.template[i]} is not a stream word type of known size")
+    return int(size)
 
 
 def _stream(call: Call) -> bool:
@@ -472,9 +474,9 @@ def prelu(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def _relu_max(call: Call, x: np.ndarray, top: int) -> np.ndarray:
-    x_t, out_t = _in_t(call), _out_t(call)
-    y = np.where(x < 0, 0.0, np.where(x > top, float(top), x))  # every branch value is exact
-    return cast(y, out_t) if not x_t.signed or True else convert(y, x_t, out_t)
+    out_t = _out_t(call)
+    y = np.where(x < 0, 0.0, np.where(x > top, float(top), x))  # 0, MAX_INT or data: cast into res_T
+    return cast(y, out_t)
 
 
 @kernel("relu6")
@@ -489,9 +491,8 @@ def relu1(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
 
 def _hard(call: Call, x: np.ndarray) -> tuple[np.ndarray, FixedType]:
     """`auto datareg = slope * data + shift` (exact, in the ap sum type), clamped to [0, 1] in that type."""
-    slope_t, shift_t = call.config_type("slope_t"), call.config_type("shift_t")
-    slope = float(_to_type(np.array([_static_member(call, "slope")]), slope_t)[0])
-    shift = float(_to_type(np.array([_static_member(call, "shift")]), shift_t)[0])
+    slope_t, slope = _static_member(call, "slope")
+    shift_t, shift = _static_member(call, "shift")
     x_t = _in_t(call)
     prod_t = _mult_type(slope_t, x_t)
     sum_t = _plus_type(prod_t, shift_t)
@@ -520,7 +521,7 @@ def binary_tanh(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     x, out_t = xs[0], _out_t(call)
     cache = np.where(x >= 0, 1.0, -1.0)  # ap_int<2>
     out_decl = _declared(call.project, call.template[-2])
-    m = _ARRAY.match(out_decl)
+    m = _ARRAY_T.match(out_decl)
     if (m[1] if m else out_decl).replace(" ", "") == "ap_uint<1>":  # binary_cast: (cache > 0) ? cache : 0
         return [np.where(cache > 0, 1.0, 0.0)]
     return [cast(cache, out_t)]
@@ -556,7 +557,7 @@ def _reduce(values: list[np.ndarray], t: FixedType, op) -> np.ndarray:
         return values[0]
     if n == 2:
         return op(values[0], values[1])
-    left = 1 << (n - 2).bit_length() if n > 2 else 1  # pow2(floorlog2(n - 1))
+    left = 1 << ((n - 1).bit_length() - 1)  # pow2(floorlog2(n - 1))
     return op(_reduce(values[:left], t, op), _reduce(values[left:], t, op))
 
 

@@ -56,11 +56,13 @@ def accumulate(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, x_t: Fixed
             if _max_abs(b) + n_in * max_x * max_w <= acc_t.max_abs - acc_t.lsb or _within(s, acc_t):
                 return s  # no sum can leave accum_t's range (or none did): nothing wrapped, nothing to cast
             return cast(s, acc_t)
+        xc, wc = _codes(x, x_t.frac), _codes(w, w_t.frac)
         if x_t.width + w_t.width + int(np.ceil(np.log2(max(n_in, 2)))) < 63:
-            s = _codes(x, x_t.frac) @ _codes(w, w_t.frac)
-            codes = s.astype(object) * (1 << (acc_t.frac - prod_frac)) + _codes(b, acc_t.frac).astype(object)
-            return cast_int_codes(codes, acc_t.frac, acc_t)
-        raise EngineUnsupported(f"{layer}: products too wide for an exact integer sum ({x_t} x {w_t})")
+            s = (xc @ wc).astype(object)  # int64 holds every partial sum
+        else:
+            s = xc.astype(object) @ wc.astype(object)  # Python integers: exact at any width (slow, rare)
+        codes = s * (1 << (acc_t.frac - prod_frac)) + _codes(b, acc_t.frac).astype(object)
+        return cast_int_codes(codes, acc_t.frac, acc_t)
     if x_t.width + w_t.width > EXACT_BITS or acc_t.width + int(np.ceil(np.log2(max(n_in, 2)))) > EXACT_BITS - 1:
         raise EngineUnsupported(f"{layer}: per-term rounding of {x_t} x {w_t} into {acc_t} beyond float64")
     out = np.empty((x.shape[0], w.shape[1]))

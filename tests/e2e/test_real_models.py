@@ -21,6 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _cli import accelc_command
 
@@ -86,3 +87,10 @@ def test_real_model_compiles_and_matches_its_framework(case: Case, target: str, 
             bad.append(f"{name} ({len(x)} samples): max abs err {s['max_err']:.3g} (tol {s['tol']:.3g}), "
                        f"top-1 agreement {s['agreement']}")
     assert not bad, f"{case.id} on {target}: " + "; ".join(bad)
+    if target == "fpga":  # the numpy engine ran it, and equals the C simulation bit for bit on every input set
+        engine = art.manifest["target"]["engine"]
+        assert engine["numpy"] == "ok" and engine["cross_check"]["bit_exact"], engine
+        assert art.runner.description.startswith("numpy engine"), art.runner.description
+        csim = accelc.load(art.path, engine="csim")
+        for name, x in b.data.items():
+            assert np.array_equal(art.predict(x), csim.predict(x)), f"{case.id} {name}: engine != C simulation"
