@@ -505,7 +505,7 @@ def print_terminal(console, result: dict) -> None:
             refs.append(ref(note))
         name = row["variant"] + (f" [{','.join(map(str, refs))}]" if refs else "")
         table.add_row(Text(name), *(Text(_terminal_cell(row, k)) for k in keys[1:]))
-    console.print(table)
+    console.print(table, soft_wrap=False)  # a soft-wrapping console (the CLI's) would not fold a long title
     lines = [f"speed-up = {result['baseline']} p50 / p50 at the same batch, measured on this machine"]
     if (ratios := _ratios_text(result)) is not None:
         lines.append(ratios)
@@ -516,7 +516,7 @@ def print_terminal(console, result: dict) -> None:
             lines.append(_estimate_text(row) + (f" [{mark}]" if mark else ""))
     width = max(console.width, 40)
     for line in lines:
-        console.print(Text(textwrap.fill(line, width, subsequent_indent="  ")))
+        console.print(Text(textwrap.fill(line, width, subsequent_indent="  ")), soft_wrap=False)
     for text, n in notes.items():
         head = f"[{n}] "
-        console.print(Text(textwrap.fill(head + text, width, subsequent_indent=" " * len(head))))
+        console.print(Text(textwrap.fill(head + text, width, subsequent_indent=" " * len(head))), soft_wrap=False)

@@ -34,9 +34,9 @@ from functools import cache, lru_cache
 
 import numpy as np
 
+from accelc.hls.cost import _eval  # noqa: PLC2701 - the C constant-expression evaluator the project reader uses
 from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, FixedType, cast, cast_int_codes, convert
 from accelc.hls.engine.layers import kernel
-from accelc.hls.cost import _eval  # noqa: PLC2701 - the C constant-expression evaluator the project reader uses
 from accelc.hls.engine.project import _ARRAY_T, _CALL, Call, Config, Project, _read_configs, split_args
 
 MAX_FOLDABLE_TABLE = 64  # init loops up to this many entries may be fully unrolled and constant-folded by g++

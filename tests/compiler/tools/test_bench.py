@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,10 +13,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 from rich.progress import Progress
 from torch import nn
 
-from accelc.tools.bench import Variant, _rows, bench, to_markdown
+import accelc.tools.bench as bench_module
+from accelc.tools.bench import (
+    FPGA_CSIM,
+    FPGA_ENGINE,
+    FPGA_ESTIMATE,
+    Variant,
+    _rows,
+    bench,
+    fpga_emulations,
+    print_terminal,
+    time_variants,
+    to_markdown,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
 CPU_VARIANTS = ["torch eager fp32", "ort cpu fp32", "ort cpu int8 static", "ort cpu pruned 50% channels",
@@ -53,7 +69,10 @@ def _check_consistent(result: dict, batches: list[int]) -> None:
             if row["status"] == "ok":
                 assert row["reps"] >= 5 and row["p90_ms"] >= row["p50_ms"] > 0
                 lo, hi = _median_range(row["p50_ms"])
-                _assert_rounded_within(row["speedup"], base_lo / hi, base_hi / lo if lo else float("inf"), 3)
+                if row.get("emulation"):  # the fpga emulated on this CPU: no speed-up of the hardware
+                    assert row["speedup"] is None, row
+                else:
+                    _assert_rounded_within(row["speedup"], base_lo / hi, base_hi / lo if lo else float("inf"), 3)
                 _assert_rounded_within(row["throughput_per_s"], b * 1e3 / hi, b * 1e3 / lo if lo else float("inf"),
                                        1)
             else:
@@ -109,7 +128,7 @@ def _check_exact(result: dict, timings: dict) -> None:
         for row in (r for r in result["rows"] if r["batch"] == b and r["status"] == "ok"):
             p50 = float(np.median(times[row["variant"]]))
             assert row["p50_ms"] == round(p50 * 1e3, 4) and row["reps"] == len(times[row["variant"]])
-            assert row["speedup"] == round(base / p50, 3), row
+            assert row["speedup"] == (None if row.get("emulation") else round(base / p50, 3)), row
             assert row["throughput_per_s"] == round(b / p50, 1), row
 
 
@@ -157,14 +176,163 @@ def test_bench_cli_with_fpga_writes_json_and_markdown(tmp_path: Path) -> None:
     proc = subprocess.run([str(script), "bench", str(model), "--dataset", "digits", "--batch", "1,4",
                            "--targets", "cpu,fpga", "-o", str(tmp_path / "variants"), "--json",
                            str(tmp_path / "b.json"), "--markdown", str(tmp_path / "b.md")],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "80"})
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "b.json").read_text())
     assert result["baseline"] == "ort cpu fp32"  # an .onnx source has no torch eager baseline
     _check_consistent(result, [1, 4])
-    fpga = [r for r in result["rows"] if r["variant"] == "fpga emulated (C sim)"]
-    assert len(fpga) == 2 and all(r["status"] == "ok" for r in fpga)
+    fpga = [r for r in result["rows"] if r["variant"] in (FPGA_ENGINE, FPGA_CSIM)]
+    assert len(fpga) == 4 and all(r["status"] == "ok" for r in fpga)
     assert fpga[0]["compile"] > fpga[0]["compile_warm"]  # cold (empty cache) vs warm
     assert fpga[0]["top1_agreement"] >= 0.95
-    assert "fpga emulated" in (tmp_path / "b.md").read_text() and "fpga" in proc.stdout
+    assert [r["batch"] for r in result["fpga"]["engine_vs_csim"]] == [1, 4]
+    markdown = (tmp_path / "b.md").read_text()
+    assert FPGA_ENGINE in markdown and FPGA_CSIM in markdown and f"## {FPGA_ESTIMATE}" in markdown
     assert np.isfinite(fpga[0]["p50_ms"])
+    # the terminal at COLUMNS=80: nothing wider, every variant's row whole on one line
+    lines = proc.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, proc.stdout
+    for name in (FPGA_ENGINE, FPGA_CSIM, "ort cpu pruned 50% channels"):
+        assert sum(line.startswith(name) for line in lines) == 2, proc.stdout  # batches 1 and 4
+    assert any(line.startswith("engine vs C sim: ") for line in lines), proc.stdout
+
+
+# --- the fpga artifact: engine and C simulation rows, their ratio, the hardware estimate, 80 columns ----------
+
+@pytest.fixture(scope="module")
+def fpga_bench(tmp_path_factory) -> tuple[dict, dict, Path]:
+    """One bench with fpga (no dataset: the int8 variants are skipped, fewer compiles), its raw timings and
+    output directory. A shorter timing budget keeps it quick; every row still has >= MIN_REPS timings."""
+    out = tmp_path_factory.mktemp("bench-fpga")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bench_module, "TIME_BUDGET_S", 0.3)
+        timings = _record_timings(mp)
+        result = bench(_mlp(), input_shape=(1, 64), batches=(1, 8), targets=("cpu", "fpga"), out_dir=out,
+                       progress=Progress(disable=True))
+    return result, dict(timings), out
+
+
+@pytest.mark.slow
+def test_bench_fpga_rows_by_both_engines_with_their_ratio(fpga_bench) -> None:
+    result, timings, _ = fpga_bench
+    _check_exact(result, timings)
+    _check_consistent(result, [1, 8])
+    for b in (1, 8):
+        rows = {r["variant"]: r for r in result["rows"] if r["batch"] == b}
+        engine, csim = rows[FPGA_ENGINE], rows[FPGA_CSIM]
+        for row in (engine, csim):
+            assert row["status"] == "ok" and row["emulation"] is True and row["speedup"] is None, row
+            assert row["target"] == "fpga" and row["compile"] > row["compile_warm"] >= 0
+        assert "fpga emulated (C sim)" not in rows  # the one old row is gone: two engines instead
+        # bit-exact engines: the same outputs, so the same errors against the float reference
+        assert engine["max_abs_err"] == csim["max_abs_err"]
+        assert engine["top1_agreement"] == csim["top1_agreement"]
+    ratios = result["fpga"]["engine_vs_csim"]
+    assert [r["batch"] for r in ratios] == [1, 8]
+    for r in ratios:
+        e, c = float(np.median(timings[r["batch"]][FPGA_ENGINE])), float(np.median(timings[r["batch"]][FPGA_CSIM]))
+        assert r["ratio"] > 0 and r["ratio"] == round(c / e, 3)  # measured in this run, not a threshold
+        assert r["engine_ms_per_sample"] == round(e * 1e3 / r["batch"], 6)
+        assert r["csim_ms_per_sample"] == round(c * 1e3 / r["batch"], 6)
+        engine_row = next(x for x in result["rows"] if x["variant"] == FPGA_ENGINE and x["batch"] == r["batch"])
+        assert engine_row["engine_vs_csim"] == r["ratio"]
+    assert "no speed-up" in result["fpga"]["emulation"]
+
+
+@pytest.mark.slow
+def test_bench_fpga_hardware_estimate_with_units(fpga_bench) -> None:
+    import accelc
+    from accelc.hls.cost import estimate
+
+    result, _, out = fpga_bench
+    art = accelc.load(out / "fpga")
+    cost = estimate(art.path, art.manifest)
+    rows = [r for r in result["rows"] if r["variant"] == FPGA_ESTIMATE]
+    assert len(rows) == 1  # not timed: one row for every batch
+    row = rows[0]
+    clock = art.manifest["target"]["clock_period"]
+    assert row["status"] == "estimate" and row["batch"] is None and row["clock_period_ns"] == clock
+    assert row["latency_cycles"] == cost["totals"]["latency_cycles"] > 0
+    assert row["interval_cycles"] == cost["totals"]["interval_cycles"] >= 1
+    assert row["latency_us"] == pytest.approx(row["latency_cycles"] * clock / 1e3)
+    assert row["interval_us"] == pytest.approx(row["interval_cycles"] * clock / 1e3)
+    assert "estimate" in row["note"]
+    assert result["fpga"]["hardware_estimate"]["totals"] == cost["totals"]  # the cost model's figures in full
+    assert json.loads(json.dumps(result)) == result  # the --json output holds all of it
+    markdown = to_markdown(result)
+    assert f"## {FPGA_ESTIMATE}" in markdown
+    assert f"latency {row['latency_cycles']:,} cycles = {row['latency_us']:.4g} µs at {clock:g} ns clock" in markdown
+    assert "| est. latency cycles | est. latency µs | est. interval cycles | clock ns |" in markdown
+    for layer in cost["layers"]:
+        assert f"| {layer['name']} | {layer['kind']} | {layer['cycles']} |" in markdown
+    assert "engine vs C sim: " in markdown
+
+
+def _render(result: dict, width: int = 80) -> list[str]:
+    console = Console(width=width, file=io.StringIO(), record=True, soft_wrap=True)  # as the CLI's stdout
+    print_terminal(console, result)
+    return console.export_text().splitlines()
+
+
+@pytest.mark.slow
+def test_bench_terminal_table_fits_80_columns(fpga_bench) -> None:
+    result, _, _ = fpga_bench
+    result = {**result, "model": "/a/long/path/to/the/models/of/some/project/checkpoints/best/mlp-final.onnx"}
+    lines = _render(result)
+    assert max(len(line) for line in lines) <= 80, "\n".join(lines)
+    assert "…" not in "\n".join(lines)  # no header or cell cut short to fit
+    header = next(line for line in lines if line.startswith("variant"))
+    assert header.split() == ["variant", "batch", "p50", "ms", "samples/s", "speed-up", "top-1"]
+    timed = [r for r in result["rows"] if r["batch"] is not None]
+    row_lines = [line for line in lines if any(line.startswith(r["variant"]) for r in timed)]
+    assert len(row_lines) == len(timed)  # each row whole on one line, none wrapped
+    for line in row_lines:
+        if line.startswith((FPGA_ENGINE, FPGA_CSIM)):
+            cells = line.split("]", 1)[1].split()  # after the footnote marks: batch, p50, samples/s, top-1
+            assert len(cells) == 4, line  # no speed-up for an emulation
+    ratios = result["fpga"]["engine_vs_csim"]
+    text = "\n".join(lines)
+    assert "engine vs C sim: " + ", ".join(f"{r['ratio']:.3g}x at batch {r['batch']}" for r in ratios) in \
+        " ".join(text.split())
+    estimate = next(r for r in result["rows"] if r["variant"] == FPGA_ESTIMATE)
+    flat = " ".join(text.split())
+    assert f"{FPGA_ESTIMATE}: latency {estimate['latency_cycles']:,} cycles = {estimate['latency_us']:.4g} µs at " \
+        f"{estimate['clock_period_ns']:g} ns clock, initiation interval {estimate['interval_cycles']:,} cycle" in flat
+    marks = {int(m) for line in row_lines if "[" in line for m in line.split("[", 1)[1].split("]")[0].split(",")}
+    for n in marks:  # every mark has its footnote under the table
+        assert any(line.startswith(f"[{n}] ") for line in lines), (n, text)
+    assert any(line.startswith("[") and "emulation" in line for line in lines)
+    # the check itself can fail: the same rows at 60 columns do not fit on one line each
+    narrow = _render(result, 60)
+    assert len([line for line in narrow if any(line.startswith(r["variant"]) for r in timed)]) != len(timed) or \
+        "…" in "\n".join(narrow)
+
+
+@pytest.mark.slow
+def test_bench_fpga_engine_row_says_why_when_the_engine_cannot_run(fpga_bench, tmp_path: Path) -> None:
+    """An artifact the numpy engine does not implement (the manifest says so): its row is unavailable with the
+    manifest's reason, the C simulation still runs, and no ratio is claimed."""
+    _, _, out = fpga_bench
+    copy = tmp_path / "fpga"
+    shutil.copytree(out / "fpga", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    why = "Dense_fc1: product binary (xnor arithmetic) is not reproduced"
+    manifest["target"]["engine"] = {"numpy": "unsupported", "why": why}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    variants = [Variant("base", "torch", lambda x: x)] + fpga_emulations(copy, None, {})
+    engine, csim = variants[1], variants[2]
+    assert engine.name == FPGA_ENGINE and engine.run is None and why in engine.note
+    assert csim.name == FPGA_CSIM and csim.run is not None and csim.kind == "emulation"
+    x = np.random.default_rng(0).standard_normal((4, 64)).astype(np.float32)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bench_module, "TIME_BUDGET_S", 0.05)
+        timings = {2: time_variants(variants, x, 2, Progress(disable=True))}
+    result = _rows(_mlp(), variants, timings, {}, (2,), None)
+    rows = {r["variant"]: r for r in result["rows"]}
+    assert rows[FPGA_ENGINE]["status"] == "unavailable" and why in rows[FPGA_ENGINE]["note"]
+    assert rows[FPGA_CSIM]["status"] == "ok" and rows[FPGA_CSIM]["speedup"] is None
+    assert result["fpga"]["engine_vs_csim"] == []
+    text = " ".join("\n".join(_render(result)).split())
+    assert "engine vs C sim: not measured" in text and f"unavailable: the numpy engine does not run this " \
+        f"artifact: {why}" in text
+    assert f"unavailable: the numpy engine does not run this artifact: {why}" in to_markdown(result)
