@@ -177,8 +177,8 @@ def fpga_emulations(path: Path, macs: int | None, compile_s: dict) -> list[Varia
     record = target.get("engine") or {}
     engine: Variant
     if record.get("numpy") != "ok":
-        why = record.get("why") or f"the manifest records numpy engine {record.get('numpy', 'absent')!r}"
-        engine = Variant(FPGA_ENGINE, "fpga", None, note=f"the numpy engine does not run this artifact: {why}")
+        why = record.get("why") or f"the manifest records the numpy engine as {record.get('numpy', 'absent')!r}"
+        engine = Variant(FPGA_ENGINE, "fpga", None, note=why)
     else:
         try:
             engine = _artifact_variant(FPGA_ENGINE, accelc.load(path, engine="numpy"), width, macs)
@@ -416,7 +416,7 @@ def _estimate_text(row: dict) -> str:
     if row.get("latency_us") is not None:
         latency += f" = {row['latency_us']:.4g} µs at {clock:g} ns clock"
     interval = f"initiation interval {row['interval_cycles']:,} cycle{'s' if row['interval_cycles'] != 1 else ''}"
-    return f"{row['variant']}: {latency}, {interval} ({row.get('latency_kind')})"
+    return f"{row['variant']}: {latency}, {interval}; latency: {row.get('latency_kind')}"
 
 
 def to_markdown(result: dict) -> str:

@@ -134,9 +134,14 @@ def _plus_type(a: FixedType, b: FixedType) -> FixedType:
     return FixedType(i + max(a.frac, b.frac), i, a.signed or b.signed)
 
 
-def _exact_product(call: Call, a: FixedType, b: FixedType) -> None:
-    if a.width + b.width > EXACT_BITS:
-        raise EngineUnsupported(f"{call.layer}: product of {a} and {b} beyond float64")
+def _product(a: np.ndarray, a_t: FixedType, b: np.ndarray, b_t: FixedType, out_t: FixedType) -> np.ndarray:
+    """`res_T r = a * b`: the ap product is exact (a_t x b_t wide), then one cast into out_t; in float64 when the
+    product's codes fit it, in Python integers beyond."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    if a_t.width + b_t.width <= EXACT_BITS:
+        return cast(a * b, out_t)
+    codes = _codes(a, a_t).astype(object) * _codes(b, b_t).astype(object)
+    return cast_int_codes(codes, a_t.frac + b_t.frac, out_t).reshape(a.shape)
 
 
 def _wrap32(q: np.ndarray) -> np.ndarray:
@@ -421,9 +426,8 @@ def elu(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
         alpha = float(_to_type(np.array([_literal_arg(call)]), alpha_t)[0])
     else:  # elu<data_T, res_T, CONFIG_T>: alpha = ap_uint<1>(1.0)
         alpha_t, alpha = FixedType(1, 1, False), 1.0
-    _exact_product(call, alpha_t, table_t)
-    neg = alpha * table[_negative_index(call, x, n, clamp_negative=False)]  # exact: both on their grids
-    return [np.where(x >= 0, convert(x, x_t, out_t), cast(neg, out_t))]
+    neg = _product(alpha, alpha_t, table[_negative_index(call, x, n, clamp_negative=False)], table_t, out_t)
+    return [np.where(x >= 0, convert(x, x_t, out_t), neg)]
 
 
 SELU_LAMBDA = 1.0507009873554804934193349852946
@@ -439,9 +443,8 @@ def selu(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     # io_parallel: static const ap_ufixed<16, 1> lambda = 1.0507009873554805; io_stream: (data_T)1.0507...
     lambda_t = x_t if stream else FixedType(16, 1, False)
     lam = float(_to_type(np.array([1.0507009873554805 if not stream else SELU_LAMBDA]), lambda_t)[0])
-    _exact_product(call, lambda_t, x_t)
     neg = table[_negative_index(call, x, n, clamp_negative=not stream)]
-    return [np.where(x >= 0, cast(lam * x, out_t), convert(neg, table_t, out_t))]
+    return [np.where(x >= 0, _product(lam, lambda_t, x, x_t, out_t), convert(neg, table_t, out_t))]
 
 
 # ------------------------------------------------------------------------------------------------ piecewise linear
@@ -452,8 +455,7 @@ def leaky_relu(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     x, x_t, out_t = xs[0], _in_t(call), _out_t(call)
     alpha_t = call.type(call.template[1])
     alpha = float(_to_type(np.array([_literal_arg(call)]), alpha_t)[0])
-    _exact_product(call, alpha_t, x_t)
-    return [np.where(x > 0, convert(x, x_t, out_t), cast(alpha * x, out_t))]
+    return [np.where(x > 0, convert(x, x_t, out_t), _product(alpha, alpha_t, x, x_t, out_t))]
 
 
 @kernel("thresholded_relu")
@@ -469,8 +471,7 @@ def prelu(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     alpha, alpha_t = call.weight(0)
     if alpha.size != x.shape[1]:
         raise EngineUnsupported(f"{call.layer}: {alpha.size} slopes for {x.shape[1]} values")
-    _exact_product(call, alpha_t, x_t)
-    return [np.where(x > 0, convert(x, x_t, out_t), cast(alpha[None, :] * x, out_t))]
+    return [np.where(x > 0, convert(x, x_t, out_t), _product(alpha[None, :], alpha_t, x, x_t, out_t))]
 
 
 def _relu_max(call: Call, x: np.ndarray, top: int) -> np.ndarray:
@@ -589,8 +590,7 @@ def _softmax_table(call: Call, x: np.ndarray, x_t: FixedType, out_t: FixedType, 
     exp_res = convert(exp_res, exp_t, acc_t)
     exp_sum = convert(_sum_tree(exp_res, acc_t), acc_t, inv_inp_t)
     inv = _invert_table(call.layer, inv_size, inv_inp_t, inv_t)[_slice_index(exp_sum, inv_inp_t, inv_size)]
-    _exact_product(call, acc_t, inv_t)
-    return cast(exp_res * inv[..., None], out_t)
+    return _product(exp_res, acc_t, inv[..., None], inv_t, out_t)
 
 
 def _softmax_legacy(call: Call, x: np.ndarray, x_t: FixedType, out_t: FixedType, stream: bool) -> np.ndarray:

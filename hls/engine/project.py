@@ -77,6 +77,7 @@ class Call:
     weights: list[str]
     config: Config | None
     project: Project = field(repr=False, default=None)
+    cache: dict = field(repr=False, default_factory=dict)  # weights in the layout a kernel computes with
 
     def type(self, name: str) -> FixedType:
         """A type by its defines.h name (stream element types unwrapped)."""

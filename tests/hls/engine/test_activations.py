@@ -44,7 +44,10 @@ def _hls4ml_templates() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "templates" / "vivado"
 
 
-EXTENSIONS = Path(accelc.__file__).resolve().parent / "hls" / "extensions"
+def _extension_headers() -> list[Path]:
+    spec = importlib.util.find_spec("accelc.hls.extensions")
+    assert spec is not None and spec.submodule_search_locations
+    return sorted(Path(next(iter(spec.submodule_search_locations))).glob("nnet_*.h"))
 
 # ------------------------------------------------------------------------------------------ the synthetic layers
 
@@ -148,7 +151,7 @@ def _layers() -> list[Layer]:
                   param=("ap_ufixed<8,-3>", "0.10000000149011612"), **w),
             Layer(f"thresholded_relu_{s}", "thresholded_relu", T18, "ap_fixed<12,5,AP_RND,AP_SAT>",
                   _activ(1024, io=io, param_t=True), 1024, param=(T18, "0.30000001192092896"), **w),
-            Layer(f"prelu_{s}", "prelu", T18, T18, _activ(1024, io=io, param_t=True), 1024,
+            Layer(f"prelu_{s}", "prelu", T18, T18, _activ(1024, io=io), 1024,
                   weights=("ap_fixed<8,1>", np.round(rng.uniform(-1, 1, 1024) * 128) / 128), **w),
             Layer(f"hard_sigmoid_{s}", "hard_sigmoid", T18, "ap_fixed<18,3,AP_RND,AP_SAT>", _hard(1024, io), 1024,
                   base="", statics="0.20000000298023224|0.5|ap_ufixed<17,1>|ap_ufixed<17,1>", **w),
@@ -176,8 +179,8 @@ def _layers() -> list[Layer]:
         sw = {"io": io, "word": 16 if io == "stream" else 0, "inputs": "slices", "rows": 400}
         out += [
             # as accelc writes it (its handler's inverse table types; inp_norm_t as hls4ml derives it: wraps)
-            Layer(f"softmax_stable_{s}", "softmax", SM_IN, SM_IN, _softmax(32 if s == "s" else 16, "stable", io), 32
-                  if s == "s" else 16, **sw),
+            Layer(f"softmax_stable_{s}", "softmax", SM_IN, SM_IN, _softmax(16 * (1 + (io == "stream")), "stable", io),
+                  16 * (1 + (io == "stream")), **sw),
             # hls4ml's defaults, a wider input and a scaled exponent
             Layer(f"softmax_stable_hls_{s}", "softmax", "ap_fixed<16,6>", "ap_fixed<16,6>",
                   _softmax(16, "stable", io, exp_size=1024, inv_size=1024, inv_t="ap_fixed<18,8,AP_RND,AP_SAT>",
@@ -290,7 +293,7 @@ def _cpp(t: str) -> str:
     return t.replace(">", " >")
 
 
-def _project(layers: list[Layer]) -> tuple[str, str, str]:
+def _project(layers: list[Layer], weights: Path) -> tuple[str, str, str]:
     """defines.h, parameters.h and myproject.cpp (the program) of the synthetic project."""
     defines, params, body, calls = ["#pragma once"], ["#pragma once"], [CPP_HEAD], []
     for ly in layers:
@@ -310,7 +313,7 @@ def _project(layers: list[Layer]) -> tuple[str, str, str]:
         if ly.weights is not None:
             wt, values = ly.weights
             defines.append(f"typedef {wt} {ly.name}_w_t;")
-            (ROOT_WEIGHTS[0] / f"{ly.name}.txt").write_text(", ".join(repr(float(v)) for v in values))
+            (weights / f"{ly.name}.txt").write_text(", ".join(repr(float(v)) for v in values))
             load = (f"    static {ly.name}_w_t w_{ly.name}[{values.size}];\n"
                     f"    nnet::load_weights_from_txt<{ly.name}_w_t, {values.size}>(w_{ly.name}, \"{ly.name}.txt\");\n")
             if ly.func == "prelu":
@@ -354,9 +357,6 @@ def _project(layers: list[Layer]) -> tuple[str, str, str]:
     return "\n".join(defines) + "\n", "\n".join(params) + "\n", "\n".join(body)
 
 
-ROOT_WEIGHTS: list[Path] = []
-
-
 class Synthetic:
     """The built and run synthetic project (a class, so that pytest does not print its arrays on a failure)."""
 
@@ -376,10 +376,9 @@ def synthetic(tmp_path_factory) -> Synthetic:
     (fw / "weights").mkdir(parents=True)
     (fw / "nnet_utils").mkdir()
     templates = _hls4ml_templates()
-    for header in [*(templates / "nnet_utils").glob("*.h"), *EXTENSIONS.glob("nnet_*.h")]:
+    for header in [*(templates / "nnet_utils").glob("*.h"), *_extension_headers()]:
         (fw / "nnet_utils" / header.name).symlink_to(header)
-    ROOT_WEIGHTS[:] = [fw / "weights"]
-    defines, params, program = _project(LAYERS)
+    defines, params, program = _project(LAYERS, fw / "weights")
     (fw / "defines.h").write_text(defines)
     (fw / "parameters.h").write_text(params)
     (fw / "myproject.cpp").write_text(program)
@@ -388,7 +387,7 @@ def synthetic(tmp_path_factory) -> Synthetic:
         x.astype(np.float64).tofile(root / f"in_{name}.bin")
     std = "-std=c++23" if subprocess.run(["g++", "-std=c++23", "-fsyntax-only", "-xc++", "/dev/null"],
                                          capture_output=True).returncode == 0 else "-std=c++11"
-    cmd = ["g++", DEFAULT_OPT_FLAG, std, "-w", f"-I{fw}", f"-I{templates / 'ap_types'}",
+    cmd = ["g++", DEFAULT_OPT_FLAG, std, "-w", f"-I{fw}", f"-I{fw / 'nnet_utils'}", f"-I{templates / 'ap_types'}",
            f"-DWEIGHTS_DIR=\"{fw / 'weights'}\"", str(fw / "myproject.cpp"), "-o", str(root / "run")]
     build = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr[-3000:]
