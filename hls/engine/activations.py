@@ -39,7 +39,9 @@ from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, FixedType, ca
 from accelc.hls.engine.layers import kernel
 from accelc.hls.engine.project import _ARRAY_T, _CALL, Call, Config, Project, _read_configs, split_args
 
-MAX_FOLDABLE_TABLE = 64  # init loops up to this many entries may be fully unrolled and constant-folded by g++
+# g++ -O3 fully unrolls an init loop of 2 entries and folds its tanhf/expf calls (measured: g++ 12, both -O1 and
+# -O3 call the library for 4 to 64 entries); gcc's complete-peeling limit is 16 iterations.
+MAX_FOLDABLE_TABLE = 16
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fFlL]?$")
 
 # ------------------------------------------------------------------------------------------------ C math library
@@ -316,6 +318,7 @@ def _fold_safe(layer: str, n: int, values, t: FixedType) -> np.ndarray:
         if not np.array_equal(table, folded):
             raise EngineUnsupported(f"{layer}: a {n}-entry table g++ may evaluate at compile time, where its "
                                     "correctly rounded math differs from the C library's")
+    table.flags.writeable = False  # cached and shared
     return table
 
 
@@ -363,7 +366,9 @@ def _invert_table(layer: str, size: int, idx_t: FixedType, t: FixedType) -> np.n
     x = _idx_value(np.arange(size), idx_t, n_bits).astype(np.float32)
     with np.errstate(divide="ignore"):
         inv = np.float32(1) / x
-    return _to_type(inv, t)
+    table = _to_type(inv, t)
+    table.flags.writeable = False  # cached and shared
+    return table
 
 
 def _slice_index(x: np.ndarray, t: FixedType, size: int) -> np.ndarray:
@@ -562,10 +567,10 @@ def _reduce(values: list[np.ndarray], t: FixedType, op) -> np.ndarray:
     return op(_reduce(values[:left], t, op), _reduce(values[left:], t, op))
 
 
-def _sum_tree(x: np.ndarray, t: FixedType) -> np.ndarray:
+def _sum_tree(layer: str, x: np.ndarray, t: FixedType) -> np.ndarray:
     """reduce<accum_t, n, Op_add<accum_t>> over the last axis (values already in t)."""
     if t.width > EXACT_BITS - 1:
-        raise EngineUnsupported(f"accumulator {t} beyond float64")
+        raise EngineUnsupported(f"{layer}: softmax accumulator {t} beyond float64")
     return _reduce([x[..., j] for j in range(x.shape[-1])], t, lambda a, b: cast(a + b, t))
 
 
@@ -588,7 +593,7 @@ def _softmax_table(call: Call, x: np.ndarray, x_t: FixedType, out_t: FixedType, 
         table = _exp_table(call.layer, exp_size, x_t, scale, False, exp_t)
         exp_res = table[_slice_index(x, x_t, exp_size)]
     exp_res = convert(exp_res, exp_t, acc_t)
-    exp_sum = convert(_sum_tree(exp_res, acc_t), acc_t, inv_inp_t)
+    exp_sum = convert(_sum_tree(call.layer, exp_res, acc_t), acc_t, inv_inp_t)
     inv = _invert_table(call.layer, inv_size, inv_inp_t, inv_t)[_slice_index(exp_sum, inv_inp_t, inv_size)]
     return _product(exp_res, acc_t, inv[..., None], inv_t, out_t)
 
@@ -670,7 +675,6 @@ def clip(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     """nnet_clip.h: the bounds cast into data_T, `x < lo ? lo : x > hi ? hi : x`, returned as res_T."""
     x, x_t = xs[0], _in_t(call)
     raw = call.config.raw
-    y = x
     flags = {k: raw.get(k, "false") == "true" for k in ("has_min", "has_max")}
     bounds = {}
     for key in ("min", "max"):

@@ -25,6 +25,7 @@ _CALL = re.compile(r"^\s*nnet::(?P<func>\w+)<(?P<targs>[^;]*?)>\((?P<args>[^;]*)
 _LOAD = re.compile(r'nnet::load_weights_from_txt<(?P<type>\w+),\s*(?P<size>\d+)>\((?P<name>\w+),\s*"(?P<file>[^"]+)"\)')
 _ALIAS = re.compile(r"auto& (\w+) = (\w+);")
 _SAVE = re.compile(r'nnet::save_layer_output<\w+>\((\w+), "([^"]+)"')
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fF]?$")
 _ARRAY_T = re.compile(r"^nnet::array<\s*(.+?)\s*,\s*([^<>]+)>$")
 
 
@@ -123,7 +124,8 @@ class Project:
         template = split_args(m["targs"])
         args = [aliases.get(a, a) for a in split_args(m["args"])]
         weights = [a for a in args if a in self.loads]
-        data = [a for a in args if a not in self.loads]
+        # leaky_relu/elu/thresholded_relu take their parameter as a literal argument: a number, not an array
+        data = [a for a in args if a not in self.loads and not _NUMBER.match(a)]
         if func == "clone_stream":
             ins, outs = data[:1], data[1:]
         else:

@@ -19,7 +19,7 @@ import importlib.util
 import shutil
 import subprocess
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +35,7 @@ from accelc.hls.engine.fixed import FixedType, parse_type
 from accelc.hls.engine.layers import KERNELS
 from accelc.hls.engine.project import Project
 
-pytestmark = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+needs_gpp = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
 
 
 def _hls4ml_templates() -> Path:
@@ -74,7 +74,6 @@ class Layer:
     statics: str = ""  # definitions after the struct (hard_sigmoid's slope and shift)
     inputs: str = "all"
     rows: int = 64
-    extra_rows: list = field(default_factory=list)
 
 
 def _activ(n_in: int, table_size: int = 1024, table_t: str = "ap_fixed<18,8>", io: str = "parallel",
@@ -92,14 +91,16 @@ def _hard(n_in: int, io: str) -> str:
 
 
 def _softmax(n_in: int, impl: str, io: str = "parallel", n_outer: int = 1, n_inner: int = 1, exp_size: int = 4096,
-             inv_size: int = 4096, exp_t: str = "ap_fixed<18,8,AP_RND,AP_SAT>", inv_t: str = "ap_ufixed<18,1,AP_RND,AP_SAT>",
-             accum_t: str = "ap_fixed<26,6>", inv_inp_t: str = "ap_ufixed<18,5,AP_RND,AP_SAT>",
-             inp_norm_t: str = "ap_ufixed<17,1>", exp_scale: str = "1.0") -> str:
+             inv_size: int = 4096, exp_t: str = "ap_fixed<18,8,AP_RND,AP_SAT>",
+             inv_t: str = "ap_ufixed<18,1,AP_RND,AP_SAT>", accum_t: str = "ap_fixed<26,6>",
+             inv_inp_t: str = "ap_ufixed<18,5,AP_RND,AP_SAT>", inp_norm_t: str = "ap_ufixed<17,1>",
+             exp_scale: str = "1.0") -> str:
     n_slice = n_in // n_outer // n_inner
     return (f"    static const unsigned n_in = {n_in};\n    static const unsigned n_slice = {n_slice};\n"
             f"    static const unsigned n_outer = {n_outer};\n    static const unsigned n_inner = {n_inner};\n"
             f"    static const unsigned parallelization_factor = -1;\n"
-            f"    static const unsigned exp_table_size = {exp_size};\n    static const unsigned inv_table_size = {inv_size};\n"
+            f"    static const unsigned exp_table_size = {exp_size};\n"
+            f"    static const unsigned inv_table_size = {inv_size};\n"
             f"    static const unsigned io_type = nnet::io_{io};\n    static const unsigned reuse_factor = 1;\n"
             f"    static const unsigned axis = -1;\n"
             f"    static const nnet::softmax_implementation implementation = nnet::softmax_implementation::{impl};\n"
@@ -159,8 +160,8 @@ def _layers() -> list[Layer]:
                   1024, base="", statics="0.16666666666666666|0.5|ap_ufixed<16,0>|ap_ufixed<2,0>", **w),
             Layer(f"hard_tanh_{s}", "hard_tanh", T18, "ap_fixed<18,3,AP_RND,AP_SAT>", _hard(1024, io), 1024, base="",
                   statics="0.5|0.5|ap_ufixed<17,1>|ap_ufixed<17,1>", **w),
-            Layer(f"binary_tanh_{s}", "binary_tanh", "ap_fixed<12,4>", "ap_uint<1>" if io == "parallel" else "ap_fixed<2,2>",
-                  _activ(1024, io=io), 1024, **w),
+            Layer(f"binary_tanh_{s}", "binary_tanh", "ap_fixed<12,4>",
+                  "ap_uint<1>" if io == "parallel" else "ap_fixed<2,2>", _activ(1024, io=io), 1024, **w),
             Layer(f"ternary_tanh_{s}", "ternary_tanh", "ap_fixed<8,2>", "ap_fixed<2,2>", _activ(256, io=io), 256, **w),
             Layer(f"ternary_tanh_sat_{s}", "ternary_tanh", "ap_fixed<8,2,AP_TRN,AP_SAT>", "ap_fixed<4,2>",
                   _activ(256, io=io), 256, **w),
@@ -184,8 +185,8 @@ def _layers() -> list[Layer]:
             # hls4ml's defaults, a wider input and a scaled exponent
             Layer(f"softmax_stable_hls_{s}", "softmax", "ap_fixed<16,6>", "ap_fixed<16,6>",
                   _softmax(16, "stable", io, exp_size=1024, inv_size=1024, inv_t="ap_fixed<18,8,AP_RND,AP_SAT>",
-                           accum_t="ap_fixed<18,8>", inv_inp_t="ap_fixed<18,8,AP_RND,AP_SAT>", inp_norm_t="ap_ufixed<15,5>",
-                           exp_scale="0.75"), 16, **sw),
+                           accum_t="ap_fixed<18,8>", inv_inp_t="ap_fixed<18,8,AP_RND,AP_SAT>",
+                           inp_norm_t="ap_ufixed<15,5>", exp_scale="0.75"), 16, **sw),
             # a narrow saturating accumulator: the adder tree's order shows
             Layer(f"softmax_latency_{s}", "softmax", "ap_fixed<12,4>", "ap_fixed<16,2,AP_RND,AP_SAT>",
                   _softmax(16, "latency", io, exp_size=1024, inv_size=1024, accum_t="ap_fixed<14,6,AP_TRN,AP_SAT>",
@@ -195,9 +196,11 @@ def _layers() -> list[Layer]:
                            inv_inp_t="ap_ufixed<14,6>"), 16, **sw),
             Layer(f"softmax_legacy_{s}", "softmax", "ap_fixed<16,6>", "ap_fixed<16,2,AP_RND,AP_SAT>",
                   _softmax(16, "legacy", io, exp_size=2048, inv_size=512), 16, **sw),
-            Layer(f"softmax_argmax_{s}", "softmax", "ap_fixed<10,3>", "ap_fixed<8,2>", _softmax(16, "argmax", io), 16, **sw),
-            Layer(f"softmax_argmax_wrap_{s}", "softmax", "ap_fixed<10,3>", "ap_fixed<4,1>", _softmax(16, "argmax", io), 16,
-                  **sw),
+            Layer(f"softmax_argmax_{s}", "softmax", "ap_fixed<10,3>", "ap_fixed<8,2>", _softmax(16, "argmax", io),
+                  16, **sw),
+            # (res_T)1 in ap_fixed<4,1> wraps to -1
+            Layer(f"softmax_argmax_wrap_{s}", "softmax", "ap_fixed<10,3>", "ap_fixed<4,1>",
+                  _softmax(16, "argmax", io), 16, **sw),
         ]
     out += [
         Layer("sigmoid_odd_p", "sigmoid", "ap_fixed<16,6>", "ap_fixed<18,2,AP_RND,AP_SAT>", _activ(1024, 1000), 1024),
@@ -211,9 +214,10 @@ def _layers() -> list[Layer]:
         Layer("softmax_multidim_p", "softmax_multidim", SM_IN, SM_IN, _softmax(24, "stable", n_outer=2, n_inner=3), 24,
               inputs="slices", rows=300),
         Layer("softmax_multidim_legacy_p", "softmax_multidim", "ap_fixed<16,6>", "ap_fixed<16,2,AP_RND,AP_SAT>",
-              _softmax(24, "legacy", n_outer=3, n_inner=2, exp_size=1024, inv_size=1024), 24, inputs="slices", rows=300),
-        Layer("logsoftmax_inner_p", "logsoftmax", T18, "ap_fixed<16,6,AP_RND,AP_SAT>", _logsoftmax(24, 4, 3, "parallel"), 24,
-              base="nnet::logsoftmax_config", inputs="slices", rows=300),
+              _softmax(24, "legacy", n_outer=3, n_inner=2, exp_size=1024, inv_size=1024), 24, inputs="slices",
+              rows=300),
+        Layer("logsoftmax_inner_p", "logsoftmax", T18, "ap_fixed<16,6,AP_RND,AP_SAT>",
+              _logsoftmax(24, 4, 3, "parallel"), 24, base="nnet::logsoftmax_config", inputs="slices", rows=300),
     ]
     return out
 
@@ -371,6 +375,8 @@ class Synthetic:
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory) -> Synthetic:
     """One g++ build (the emulator's optimization flag) and one run of every synthetic layer."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed")
     root = tmp_path_factory.mktemp("activations")
     fw = root / "firmware"
     (fw / "weights").mkdir(parents=True)
@@ -398,6 +404,7 @@ def synthetic(tmp_path_factory) -> Synthetic:
 
 
 @pytest.mark.slow
+@needs_gpp
 @pytest.mark.parametrize("layer", LAYERS, ids=lambda ly: ly.name)
 def test_kernel_matches_the_headers(synthetic: Synthetic, layer: Layer) -> None:
     call = synthetic.calls[layer.name]
@@ -407,3 +414,179 @@ def test_kernel_matches_the_headers(synthetic: Synthetic, layer: Layer) -> None:
     bad = np.flatnonzero(got.reshape(want.shape) != want)
     detail = [(float(x.flat[i]), float(got.flat[i]), float(want.flat[i])) for i in bad[:5]]
     assert bad.size == 0, f"{bad.size} of {want.size} values differ (input, engine, C++): {detail}"
+
+
+REFUSED = [
+    (Layer("odd_exp_table", "softmax", "ap_fixed<12,4>", "ap_fixed<16,2>", _softmax(16, "latency", exp_size=1000), 16,
+           inputs="slices", rows=4), "not a power of two"),
+    (Layer("short_input", "softmax", "ap_fixed<8,3>", "ap_fixed<16,2>", _softmax(16, "latency"), 16,
+           inputs="slices", rows=4), "top 12 bits"),
+    (Layer("unknown_impl", "softmax", SM_IN, SM_IN, _softmax(16, "stable").replace("::stable", "::fancy"), 16,
+           inputs="slices", rows=4), "'fancy'"),
+    (Layer("wide_hard", "hard_sigmoid", "ap_fixed<18,5>", "ap_fixed<18,3>", _hard(256, "parallel"), 256, base="",
+           statics="0.2|0.5|ap_ufixed<40,0>|ap_ufixed<17,1>", inputs="random", rows=1), "beyond float64"),
+]
+
+
+@pytest.mark.parametrize(("layer", "why"), REFUSED, ids=[ly.name for ly, _ in REFUSED])
+def test_what_is_not_reproduced_is_refused(tmp_path: Path, layer: Layer, why: str) -> None:
+    """Only the project's text is needed (no build): the kernel refuses, naming the layer and the reason."""
+    fw = tmp_path / "firmware"
+    (fw / "weights").mkdir(parents=True)
+    for name, text in zip(("defines.h", "parameters.h", "myproject.cpp"), _project([layer], fw / "weights")):
+        (fw / name).write_text(text)
+    call = next(c for c in Project(tmp_path).calls if c.layer == layer.name)
+    with pytest.raises(EngineUnsupported) as info:
+        KERNELS[call.function](call, [_inputs(layer)])
+    assert layer.name in str(info.value) and why in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------------ accelc.compile
+
+ONNX_ATTRS = {"LeakyRelu": {"alpha": 0.1}, "ThresholdedRelu": {"alpha": 0.3}, "Elu": {"alpha": 1.0}, "Selu": {},
+              "Softsign": {}, "Softplus": {}, "HardSigmoid": {"alpha": 0.2, "beta": 0.5}, "Clip": {},
+              "LogSoftmax": {"axis": -1}, "Sigmoid": {}, "Tanh": {}, "Softmax": {"axis": -1}}
+
+
+def _compile(tmp_path: Path, name: str, ops: list[str], io: str, conv: bool = False) -> Path:
+    """One branch per activation, each a model output: x -> MatMul -> activations, or x -> one Conv per
+    activation (hls4ml io_stream rewires several consumers of one Conv output onto the first one's output, so
+    each activation gets a Conv of its own, and sees a wide range). Returns the written hls project's path."""
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+
+    def const(key: str, value) -> onnx.TensorProto:
+        return numpy_helper.from_array(np.asarray(value, dtype=np.float32), key)
+
+    shape = [1, 3, 8, 8] if conv else [1, 16]
+    nodes, outs, inits = [], [], [const("lo", -0.5), const("hi", 1.0)]
+    if not conv:
+        nodes.append(helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"))
+        inits.append(const("w", rng.standard_normal((16, 16)) * 0.4))
+    for i, op in enumerate(ops):
+        src = "h"
+        if conv:
+            src = f"h{i}"
+            nodes.append(helper.make_node("Conv", ["x", f"w{i}"], [src], name=f"conv{i}", kernel_shape=[3, 3],
+                                          pads=[1, 1, 1, 1], strides=[1, 1], dilations=[1, 1], group=1))
+            inits.append(const(f"w{i}", rng.standard_normal((4, 3, 3, 3)) * 0.6))
+        ins = [src, "lo", "hi"] if op == "Clip" else [src]
+        nodes.append(helper.make_node(op, ins, [f"y{i}"], name=f"{op.lower()}{i}", **ONNX_ATTRS[op]))
+        outs.append(f"y{i}")
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(onnx.shape_inference.infer_shapes(model), path)
+    calib = rng.standard_normal((64, *shape[1:])).astype(np.float32)
+    # self_check warn: this compares the engine with the C simulation, not either with ONNX Runtime
+    art = accelc.compile(path, target="fpga", out=tmp_path / name, calibration=calib, options={"io_type": io},
+                         self_check="warn")
+    return art.path / "hls"
+
+
+def _samples(shape: tuple[int, ...], seed: int) -> np.ndarray:
+    """N(0,1), x10 and x100 (saturating the tables' ends), tiny values and exact zeros."""
+    rng = np.random.default_rng(seed)
+    parts = [rng.standard_normal((24, *shape)), 10 * rng.standard_normal((12, *shape)),
+             100 * rng.standard_normal((6, *shape)), 1e-3 * rng.standard_normal((6, *shape)), np.zeros((2, *shape))]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def _assert_engine_is_emulator(hls_dir: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    want_out, want_trace = load_emulator(hls_dir).trace([x])
+    got_out, got_trace = Engine(hls_dir).trace([x])
+    for got, want in zip(got_out, want_out, strict=True):
+        assert np.array_equal(got, want), f"output differs in {np.count_nonzero(got != want)} values"
+    assert set(got_trace) == set(want_trace)
+    for name, want in want_trace.items():
+        got = got_trace[name]
+        assert np.array_equal(got, want), f"{name}: {np.count_nonzero(got != want)} of {want.size} values differ"
+    return want_trace
+
+
+def _functions(hls_dir: Path) -> set[str]:
+    return {c.function for c in Project(hls_dir).calls}
+
+
+@pytest.mark.slow
+@needs_gpp
+def test_engine_runs_parallel_activations_as_the_c_simulation(tmp_path: Path) -> None:
+    ops = ["Sigmoid", "Tanh", "Softmax", "Selu", "Softsign", "Softplus", "HardSigmoid", "Clip", "LogSoftmax"]
+    hls_dir = _compile(tmp_path, "parallel_acts", ops, "parallel")
+    assert {"sigmoid", "tanh", "softmax", "selu", "softsign", "softplus", "hard_sigmoid", "clip",
+            "logsoftmax"} <= _functions(hls_dir)
+    trace = _assert_engine_is_emulator(hls_dir, _samples((16,), 1))
+    assert len({float(v) for v in trace["sigmoid0"].ravel()}) > 100  # the table is exercised, not one value
+
+
+@pytest.mark.slow
+@needs_gpp
+def test_engine_runs_stream_activations_as_the_c_simulation(tmp_path: Path) -> None:
+    ops = ["Tanh", "Sigmoid", "Softmax", "Selu", "Softsign", "Softplus", "HardSigmoid"]
+    hls_dir = _compile(tmp_path, "stream_acts", ops, "stream", conv=True)
+    project = Project(hls_dir)
+    acts = [c for c in project.calls if c.function in ("tanh", "sigmoid", "softmax", "selu", "softsign", "softplus",
+                                                       "hard_sigmoid")]
+    assert len(acts) == len(ops) and all(project.is_stream(c.template[0]) for c in acts)
+    _assert_engine_is_emulator(hls_dir, _samples((3, 8, 8), 2))
+
+
+def _with_implementation(hls_dir: Path, impl: str, dest: Path) -> Path:
+    """A copy of the project whose softmax config names another implementation (the emulator rebuilds it)."""
+    shutil.copytree(hls_dir, dest, ignore=shutil.ignore_patterns("*.so"))
+    params = dest / "firmware" / "parameters.h"
+    text = params.read_text()
+    assert "softmax_implementation::stable" in text
+    params.write_text(text.replace("softmax_implementation::stable", f"softmax_implementation::{impl}"))
+    return dest
+
+
+@pytest.mark.slow
+@needs_gpp
+def test_every_softmax_implementation_runs_as_the_c_simulation(tmp_path: Path) -> None:
+    """accelc writes softmax_implementation::stable; latency, legacy and argmax are the same project with the
+    config rewritten (the emulator builds each from the written files)."""
+    hls_dir = _compile(tmp_path, "softmax", ["Softmax"], "parallel")
+    x = _samples((16,), 3)
+    results = {}
+    for impl in ("stable", "latency", "legacy", "argmax"):
+        project = hls_dir if impl == "stable" else _with_implementation(hls_dir, impl, tmp_path / impl)
+        results[impl] = _assert_engine_is_emulator(project, x)["softmax0"]
+    assert set(np.unique(results["argmax"])) <= {0.0, 1.0}
+    assert not np.array_equal(results["stable"], results["latency"])  # four different computations, each exact
+    assert not np.array_equal(results["stable"], results["legacy"])
+
+
+LITERAL_OPS = ["LeakyRelu", "ThresholdedRelu", "Elu"]
+
+
+@pytest.fixture(scope="module")
+def literal_project(tmp_path_factory) -> Path:
+    return _compile(tmp_path_factory.mktemp("literal"), "literal_acts", LITERAL_OPS, "parallel")
+
+
+@pytest.mark.slow
+@needs_gpp
+def test_parametrized_activations_match_the_c_simulation_layer_by_layer(literal_project: Path) -> None:
+    """leaky_relu / thresholded_relu / elu take their parameter as a literal argument (`(x, 0.1, y)`); each
+    kernel, fed the C simulation's own input to the layer, gives the C simulation's output."""
+    x = _samples((16,), 4)
+    _, trace = load_emulator(literal_project).trace([x])
+    project = Project(literal_project)
+    dense = next(c for c in project.calls if c.function == "dense")
+    seen = set()
+    for call in project.calls:
+        if call.function in ("leaky_relu", "thresholded_relu", "elu"):
+            assert call.inputs[0] == dense.outputs[0]
+            got = KERNELS[call.function](call, [trace[dense.layer].reshape(len(x), -1).astype(np.float64)])[0]
+            want = trace[call.layer].reshape(len(x), -1)
+            assert np.array_equal(got.astype(np.float32), want), call.layer
+            seen.add(call.function)
+    assert seen == {"leaky_relu", "thresholded_relu", "elu"}
+
+
+@pytest.mark.slow
+@needs_gpp
+def test_engine_runs_parametrized_activations(literal_project: Path) -> None:
+    _assert_engine_is_emulator(literal_project, _samples((16,), 4))
