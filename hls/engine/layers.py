@@ -7,26 +7,13 @@ way. What a kernel cannot reproduce exactly it refuses with EngineUnsupported, n
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from accelc.hls.engine.arith import accumulate, accumulate_depthwise
 from accelc.hls.engine.fixed import EngineUnsupported, FixedType, cast, convert
 from accelc.hls.engine.project import Call, Config
-
-Kernel = Callable[[Call, list[np.ndarray]], list[np.ndarray]]
-KERNELS: dict[str, Kernel] = {}
-
-
-def kernel(*names: str) -> Callable[[Kernel], Kernel]:
-    def register(fn: Kernel) -> Kernel:
-        for name in names:
-            KERNELS[name] = fn
-        return fn
-
-    return register
+from accelc.hls.engine.registry import KERNELS, Kernel, kernel  # noqa: F401 - KERNELS re-exported
 
 
 def out_type(call: Call):
@@ -265,5 +252,3 @@ def concatenate(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     y = np.concatenate([a, b], axis=axis if axis >= 1 else 1)
     return [cast(y.reshape(y.shape[0], -1), call.type(call.template[2]))]
 
-
-from accelc.hls.engine import activations  # noqa: E402, F401 - registers its kernels (it imports `kernel` above)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from accelc.hls.engine.fixed import EngineUnsupported, cast
-from accelc.hls.engine.layers import KERNELS
+from accelc.hls.engine.kernels import KERNELS
 from accelc.hls.engine.project import Project
 
 EMULATOR_META = "accelc_emulator.json"  # the same file the C-simulation runner reads (accelc.hls.emulate)

@@ -42,7 +42,7 @@ def markdown(outcomes: list[Outcome]) -> str:
         lines += ["", f"- fpga matched cases run by the numpy engine, bit-exact with the C simulation (self-check "
                       f"inputs and test set): {exact} of {len(fpga)}; C simulation only: {len(fpga) - exact}"]
         missing = Counter(f for o in fpga if o.engine != "bit-exact"
-                          for f in (re.findall(r"nnet::(\w+)", o.engine) or [o.engine.removeprefix("csim only: ")[:60]]))
+                          for f in re.findall(r"nnet::(\w+)", o.engine) or [o.engine.removeprefix("csim only: ")[:60]])
         if missing:
             lines.append("  (not in the engine: " + ", ".join(f"{f} x{n}" for f, n in missing.most_common()) + ")")
     if "hls4ml" in runners:

@@ -32,7 +32,7 @@ import accelc.hls.engine.activations  # noqa: F401 - registers the activation ke
 from accelc.hls.emulate import DEFAULT_OPT_FLAG, load_emulator
 from accelc.hls.engine import Engine, EngineUnsupported
 from accelc.hls.engine.fixed import FixedType, parse_type
-from accelc.hls.engine.layers import KERNELS
+from accelc.hls.engine.kernels import KERNELS
 from accelc.hls.engine.project import Project
 
 needs_gpp = pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")

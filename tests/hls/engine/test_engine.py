@@ -18,6 +18,7 @@ from accelc.errors import AccelcError, EngineMismatchError
 from accelc.hls.emulate import load_emulator
 from accelc.hls.engine import Engine
 from accelc.hls.engine import layers as engine_layers
+from accelc.hls.engine.kernels import KERNELS
 from accelc.hls.engine.project import Project
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -112,13 +113,13 @@ def test_blanket_precision(tmp_path):
 
 
 def test_a_difference_is_a_compile_error_naming_the_first_layer(tmp_path, monkeypatch):
-    relu = engine_layers.KERNELS["relu"]
+    relu = KERNELS["relu"]
 
     def off_by_one_lsb(call, xs):
         (y,) = relu(call, xs)
         return [y + engine_layers.out_type(call).lsb]
 
-    monkeypatch.setitem(engine_layers.KERNELS, "relu", off_by_one_lsb)
+    monkeypatch.setitem(KERNELS, "relu", off_by_one_lsb)
     with pytest.raises(EngineMismatchError, match=r"first at layer '[^']*[Rr]elu[^']*'.*accelc bug"):
         accelc.compile(str(MLP), target="fpga", out=tmp_path / "broken", force=True)
     assert not (tmp_path / "broken").exists()  # nothing half-written is left behind
@@ -142,7 +143,7 @@ def test_engine_numpy_compiles_without_gpp(tmp_path, monkeypatch):
 
 
 def test_what_the_engine_lacks_runs_in_csim_and_says_why(tmp_path, monkeypatch):
-    monkeypatch.delitem(engine_layers.KERNELS, "relu")
+    monkeypatch.delitem(KERNELS, "relu")
     art = accelc.compile(str(MLP), target="fpga", out=tmp_path / "no-relu", force=True)
     engine = art.manifest["target"]["engine"]
     assert engine["numpy"] == "unsupported" and "nnet::relu" in engine["why"], engine
