@@ -204,7 +204,7 @@ def _one_blas_thread(run: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nd
     """`run` with numpy's BLAS on one thread, as the C simulation runs on one core. Interleaved after a C
     simulation call, a sleeping BLAS worker thread costs the engine's next call tens of ms on a loaded 2-core
     machine (measured: 0.6 ms -> 35 ms at batch 64), which would time the scheduler, not the engine."""
-    from threadpoolctl import ThreadpoolController  # a dependency of scikit-learn
+    from threadpoolctl import ThreadpoolController
 
     controller = ThreadpoolController()
 
