@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, FixedType, cast, cast_int_codes
+from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, FixedType, cast, cast_int_codes, convert, int_codes
 
 CHUNK_TERMS = 1 << 23  # float64 terms per chunk of the per-term path (64 MiB)
 
@@ -35,8 +35,20 @@ def _codes(a: np.ndarray, frac: int) -> np.ndarray:
 
 
 def accumulate(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, x_t: FixedType, w_t: FixedType,
-               acc_t: FixedType, layer: str) -> np.ndarray:
-    """acc[n, m] = (accum_t) bias[m] + sum_k (accum_t)(x[n, k] * w[k, m]) in accum_t (values, float64)."""
+               acc_t: FixedType, layer: str, out_t: FixedType | None = None) -> np.ndarray:
+    """acc[n, m] = (accum_t) bias[m] + sum_k (accum_t)(x[n, k] * w[k, m]) in accum_t, then cast to out_t
+    (values, float64; out_t None: the accumulator's values, which must then fit float64)."""
+    acc = _accumulate(x, w, bias, x_t, w_t, acc_t, layer)
+    if isinstance(acc, tuple):  # exact integer codes of a wide accumulator
+        codes, frac = acc
+        if out_t is None:
+            return cast_int_codes(codes, frac, acc_t)
+        return cast_int_codes(int_codes(codes, frac, acc_t), acc_t.frac, out_t)
+    return acc if out_t is None else convert(acc, acc_t, out_t)
+
+
+def _accumulate(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, x_t: FixedType, w_t: FixedType,
+                acc_t: FixedType, layer: str) -> np.ndarray | tuple:
     n_in = x.shape[1]
     prod_frac = x_t.frac + w_t.frac
     # Bounds from the input type (no pass over the data) where they suffice; the data's own maximum otherwise.
@@ -61,8 +73,7 @@ def accumulate(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, x_t: Fixed
             s = (xc @ wc).astype(object)  # int64 holds every partial sum
         else:
             s = xc.astype(object) @ wc.astype(object)  # Python integers: exact at any width (slow, rare)
-        codes = s * (1 << (acc_t.frac - prod_frac)) + _codes(b, acc_t.frac).astype(object)
-        return cast_int_codes(codes, acc_t.frac, acc_t)
+        return s * (1 << (acc_t.frac - prod_frac)) + _codes(b, acc_t.frac).astype(object), acc_t.frac
     if x_t.width + w_t.width > EXACT_BITS or acc_t.width + int(np.ceil(np.log2(max(n_in, 2)))) > EXACT_BITS - 1:
         raise EngineUnsupported(f"{layer}: per-term rounding of {x_t} x {w_t} into {acc_t} beyond float64")
     out = np.empty((x.shape[0], w.shape[1]))

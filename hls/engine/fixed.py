@@ -120,9 +120,13 @@ def cast_codes(s: np.ndarray, t: FixedType) -> np.ndarray:
     q = _round(s, t.rounding)
     lo, hi = float(t.lo_code), float(t.hi_code)
     if t.overflow == "WRAP":
+        outside = (q < lo) | (q > hi)
+        if not outside.any():
+            return q  # nothing wraps (and a type wider than float64's 53 bits needs no arithmetic then)
         span = float(1 << t.width)
-        r = np.mod(np.where(np.isfinite(q), q, 0.0), span)  # fmod of an integer-valued float64 is exact
-        return np.where(r > hi, r - span, r) if t.signed else r
+        r = np.mod(np.where(np.isfinite(q), q, 0.0), span)  # fmod is exact; r - span too (Sterbenz)
+        r = np.where(r > hi, r - span, r) if t.signed else r
+        return np.where(outside, r, q)
     if t.overflow == "SAT":
         return np.clip(q, lo, hi)
     if t.overflow == "SAT_SYM":
@@ -134,9 +138,7 @@ def cast(x: np.ndarray, t: FixedType, from_double: bool = False) -> np.ndarray:
     """x (exact values, float64 or float32) converted to type t, as `t(x)` in C++; returns float64 values.
     from_double: x are C++ doubles (the model's float inputs), not fixed-point values; this differs only for
     ap_int targets, whose double constructor turns a negative value above -0.5 into +1 (ap_int_base.h)."""
-    x = np.asarray(x, dtype=np.float64)
-    if t.width > EXACT_BITS:
-        raise EngineUnsupported(f"{t}: wider than {EXACT_BITS} bits")
+    x = np.asarray(x, dtype=np.float64)  # exact values: any width holds them exactly, wrapped or not
     y = cast_codes(x * 2.0**t.frac, t) * 2.0**-t.frac  # scaling by a power of two is exact
     if from_double and t.integer_type:
         y = np.where((x < 0) & (x > -0.5), cast_codes(np.ones_like(x), t), y)
@@ -171,8 +173,8 @@ def convert(x: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
     return q
 
 
-def cast_int_codes(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
-    """Exact cast of integers `codes` * 2^-frac (int64 or Python-int object arrays) to t; returns float64 values."""
+def int_codes(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
+    """Exact cast of integers `codes` * 2^-frac (int64 or Python-int object arrays) to t: t's integer codes."""
     shift = frac - t.frac
     codes = np.asarray(codes, dtype=object)
     if shift > 0:
@@ -201,4 +203,10 @@ def cast_int_codes(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
         q = np.minimum(np.maximum(q, low), hi)
     else:
         q = np.where((q < lo) | (q > hi), 0, q)
-    return np.ldexp(q.astype(np.float64), -t.frac)
+    return q
+
+
+def cast_int_codes(codes: np.ndarray, frac: int, t: FixedType) -> np.ndarray:
+    """Exact cast of integers `codes` * 2^-frac (int64 or Python-int object arrays) to t; returns float64 values
+    (exact where t is at most 53 bits wide; keep `int_codes` for wider intermediate types)."""
+    return np.ldexp(int_codes(codes, frac, t).astype(np.float64), -t.frac)

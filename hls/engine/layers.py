@@ -11,7 +11,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from accelc.hls.engine.arith import accumulate, accumulate_depthwise
-from accelc.hls.engine.fixed import EngineUnsupported, FixedType, cast, convert
+from accelc.hls.engine.fixed import EngineUnsupported, FixedType, cast, cast_int_codes, convert
 from accelc.hls.engine.project import Call, Config
 from accelc.hls.engine.registry import KERNELS, Kernel, kernel  # noqa: F401 - KERNELS re-exported
 
@@ -53,8 +53,7 @@ def _dense_rows(call: Call, cfg: Config, x: np.ndarray, x_t) -> np.ndarray:
     n_in, n_out = cfg["n_in"], cfg["n_out"]
     w, b = _dense_weights(call, cfg, n_in, n_out)
     acc_t = call.config_type("accum_t", cfg)
-    acc = accumulate(x, w, b, x_t, call.config_type("weight_t", cfg), acc_t, call.layer)
-    return convert(acc, acc_t, out_type(call))
+    return accumulate(x, w, b, x_t, call.config_type("weight_t", cfg), acc_t, call.layer, out_type(call))
 
 
 @kernel("dense")
@@ -157,10 +156,15 @@ def normalize(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     if n_filt not in (-1, 0) and n_filt != scale.size or reps * scale.size != x.shape[1]:
         raise EngineUnsupported(f"{call.layer}: batchnorm over {x.shape[1]} values with {scale.size} scales")
     frac = max(x_t.frac + s_t.frac, b_t.frac)
-    if x_t.width + s_t.width + 1 >= 52 or frac > 60:
-        raise EngineUnsupported(f"{call.layer}: batchnorm products too wide for float64")
-    y = x * np.tile(scale, reps) + np.tile(bias, reps)  # exact: the product and the sum fit float64
-    return [cast(y, out_type(call))]
+    top = max(x_t.integer + s_t.integer, b_t.integer) + 1
+    if top + frac <= 52:
+        y = x * np.tile(scale, reps) + np.tile(bias, reps)  # exact: the product and the sum fit float64
+        return [cast(y, out_type(call))]
+    # wider (e.g. a QDQ scale with many fraction bits): the same sum in Python integers at `frac` fraction bits
+    codes = [np.rint(v * 2.0**f).astype(np.int64).astype(object)
+             for v, f in ((x, x_t.frac), (np.tile(scale, reps), s_t.frac), (np.tile(bias, reps), b_t.frac))]
+    acc = codes[0] * codes[1] * (1 << (frac - x_t.frac - s_t.frac)) + codes[2] * (1 << (frac - b_t.frac))
+    return [cast_int_codes(acc, frac, out_type(call))]
 
 
 @kernel("relu")
@@ -252,3 +256,21 @@ def concatenate(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     y = np.concatenate([a, b], axis=axis if axis >= 1 else 1)
     return [cast(y.reshape(y.shape[0], -1), call.type(call.template[2]))]
 
+
+
+@kernel("resize_nearest")
+def resize_nearest(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """Nearest-neighbour upsampling (nnet_image.h): io_parallel maps output index j to input index
+    (j * ((W << 16) / W_new + 1)) >> 16; io_stream repeats each pixel W_new / W times (integer ratios only)."""
+    cfg = call.config
+    h, w, c = cfg.get("height", 1), cfg["width"], cfg["n_chan"]
+    nh, nw = cfg.get("new_height", 1), cfg["new_width"]
+    img = xs[0].reshape(xs[0].shape[0], h, w, c)
+    if call.project.is_stream(call.template[0]):
+        if nh % h or nw % w:
+            raise EngineUnsupported(f"{call.layer}: io_stream resize by a non-integer ratio")
+        rows, cols = np.arange(nh) // (nh // h), np.arange(nw) // (nw // w)
+    else:
+        rows = (np.arange(nh) * (((h << 16) // nh) + 1)) >> 16
+        cols = (np.arange(nw) * (((w << 16) // nw) + 1)) >> 16
+    return [img[:, rows][:, :, cols].reshape(img.shape[0], -1)]  # data_T in and out: no cast
