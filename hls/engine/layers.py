@@ -25,7 +25,13 @@ def in_type(call: Call, i: int = 0):
 
 
 def _product_is_plain(call: Call, cfg: Config) -> None:
+    """The kernel multiplies as x * w: nnet::product::mult, or weight_ternary (0, -x or x: the same numbers, as its
+    weights are -1, 0 and 1). Binary/xnor products compute something else and are refused."""
     product = cfg.usings.get("product", "nnet::product::mult<x_T, y_T>")
+    if product.startswith("nnet::product::weight_ternary<"):
+        w, _ = call.weight(0)
+        if np.isin(w, (-1.0, 0.0, 1.0)).all():
+            return
     if not product.startswith("nnet::product::mult<"):
         raise EngineUnsupported(f"{call.layer}: product {product} (binary/xnor arithmetic) is not reproduced")
 
