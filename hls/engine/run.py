@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelc.hls.engine.fixed import EngineUnsupported, cast
+from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, cast
 from accelc.hls.engine.kernels import KERNELS
 from accelc.hls.engine.project import Project
 
@@ -28,6 +28,11 @@ class Engine:
         for call in self.project.calls:
             if call.function not in KERNELS:
                 missing.setdefault(call.function, []).append(call.layer)
+        for call in self.project.calls:  # every value the engine stores is a float64: at most 53 bits wide
+            for name in call.template[:-1]:
+                if name in self.project.typedefs and self.project.element_type(name).width > EXACT_BITS:
+                    raise EngineUnsupported(f"{call.layer}: {name} is {self.project.element_type(name)}, wider "
+                                            f"than the {EXACT_BITS} bits a float64 holds exactly")
         if missing:
             names = "; ".join(f"nnet::{f} ({', '.join(layers[:3])}{', ...' if len(layers) > 3 else ''})"
                               for f, layers in sorted(missing.items()))
