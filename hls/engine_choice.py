@@ -78,6 +78,6 @@ def cross_check(hls_dir: Path, target: dict, inputs: list[np.ndarray]) -> dict |
                       f"{float(np.max(np.abs(a - b))):.3g})")
         raise EngineMismatchError(
             f"the numpy engine and hls4ml's C simulation differ on the self-check inputs, first at layer "
-            f"'{first}'{detail}; this is an accelc bug — compile with options engine=csim (CLI: --engine csim) "
+            f"'{first}'{detail}; this is an accelc bug — compile with engine='csim' (CLI: --engine csim) "
             "to use the C simulation alone")
     return {"samples": int(inputs[0].shape[0]), "layers": len(trace_c), "bit_exact": True}
