@@ -257,13 +257,14 @@ def compile(  # noqa: A001 - the public name DESIGN.md fixes
         manifest["target"].update(section)
         plan.save_sample(tmp)
         write_manifest(tmp, manifest)
+        art = Artifact(tmp, manifest)
         if hasattr(tgt, "cross_check"):  # fpga: the numpy engine against the C simulation, bit for bit
-            record = tgt.cross_check(tmp, manifest, Artifact(tmp, manifest).as_inputs(plan.check))
+            record = tgt.cross_check(tmp, manifest, art.as_inputs(plan.check))
             if record:
                 manifest["target"]["engine"]["cross_check"] = record
                 write_manifest(tmp, manifest)
         if self_check != "off":
-            report = run_self_check(Artifact(tmp, manifest), plan.check, plan.check_described, loaded.run_source)
+            report = run_self_check(art, plan.check, plan.check_described, loaded.run_source)
             manifest["self_check"] = report.to_dict()
             write_manifest(tmp, manifest)
             if not report.passed:

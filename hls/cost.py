@@ -61,7 +61,7 @@ _STRUCT = re.compile(r"(?:// (?P<layer>[^\n]+)\n)?struct (?P<name>\w+)(?: : (?P<
 _FIELD = re.compile(r"static const (?:unsigned|int|bool|[\w:]+) (\w+)\s*=\s*([^;]+);", re.S)
 _TYPE_ALIAS = re.compile(r"typedef (\w+) (\w+);")
 _TYPEDEF = re.compile(r"^typedef (.+) (\w+);\s*$", re.M)
-_CALL = re.compile(r"^\s*nnet::(?P<func>\w+)<(?P<targs>[^;]*?)>\((?P<args>[^;]*)\);\s*// (?P<layer>\S+)\s*$", re.M)
+CALL_LINE = re.compile(r"^\s*nnet::(?P<func>\w+)<(?P<targs>[^;]*?)>\((?P<args>[^;]*)\);\s*// (?P<layer>\S+)\s*$", re.M)
 _SAVE = re.compile(r'nnet::save_layer_output<\w+>\(\w+, "(?P<layer>[^"]+)", (?P<size>[^)]+)\);')
 _FIXED = re.compile(r"(?P<u>u?)fixed<\s*(?P<w>\d+)\s*,\s*(?P<i>-?\d+)")
 _INT = re.compile(r"(?P<u>u?)int<\s*(?P<w>\d+)\s*>")
@@ -179,7 +179,8 @@ def read_typedefs(text: str) -> dict[str, dict]:
     return out
 
 
-def _split_args(text: str) -> list[str]:
+def split_args(text: str) -> list[str]:
+    """Comma-separated C++ arguments, commas inside <...> kept."""
     out, depth, cur = [], 0, ""
     for ch in text:
         if ch == "," and depth == 0:
@@ -198,9 +199,9 @@ def read_calls(text: str) -> list[dict]:
     """myproject.cpp: the layer calls in order: function, in/out types, config struct, arrays, output size."""
     sizes = {m["layer"]: _eval(m["size"], {}) for m in _SAVE.finditer(text)}
     calls = []
-    for m in _CALL.finditer(text):
-        targs = _split_args(m["targs"])
-        args = _split_args(m["args"])
+    for m in CALL_LINE.finditer(text):
+        targs = split_args(m["targs"])
+        args = split_args(m["args"])
         if len(targs) < 3:
             continue
         calls.append({"layer": m["layer"], "function": m["func"], "in_type": targs[0], "out_type": targs[-2],

@@ -116,6 +116,15 @@ def _build_unlocked(project_dir: Path, opt_flag: str, key: str) -> EmulatorBuild
     return EmulatorBuild(libs[-1], time.perf_counter() - start, False, key)
 
 
+def check_input_sizes(inputs: list[np.ndarray], meta: dict, runner: str) -> int:
+    """The number of samples, after checking each input's values per sample against the project's (meta)."""
+    for x, spec in zip(inputs, meta["inputs"]):
+        if int(np.prod(x.shape[1:])) != spec["size"]:
+            raise AccelcError(f"input has {int(np.prod(x.shape[1:]))} values per sample, {runner} "
+                              f"expects {spec['size']} (shape {spec['shape']})")
+    return inputs[0].shape[0]
+
+
 class _TraceData(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("data", ctypes.c_void_p)]
 
@@ -143,11 +152,7 @@ class Emulator:
         return outs
 
     def _check(self, inputs: list[np.ndarray]) -> int:
-        for x, spec in zip(inputs, self.meta["inputs"]):
-            if int(np.prod(x.shape[1:])) != spec["size"]:
-                raise AccelcError(f"input has {int(np.prod(x.shape[1:]))} values per sample, the emulator "
-                                  f"expects {spec['size']} (shape {spec['shape']})")
-        return inputs[0].shape[0]
+        return check_input_sizes(inputs, self.meta, "the emulator")
 
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         n = self._check(inputs)

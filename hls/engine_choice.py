@@ -24,23 +24,28 @@ def engine_status(hls_dir: Path) -> dict:
     return {"numpy": "ok"}
 
 
+def _csim(hls_dir: Path, target: dict):
+    from accelc.hls.emulate import DEFAULT_OPT_FLAG, load_emulator
+
+    return load_emulator(hls_dir, target.get("emulator", {}).get("opt_flag", DEFAULT_OPT_FLAG))
+
+
 def load_runner(hls_dir: Path, target: dict, engine: str = "auto"):
     """The runner `engine` names: "numpy", "csim", or "auto" (the engine where the compile found it exact,
     else the C simulation)."""
-    from accelc.hls.emulate import DEFAULT_OPT_FLAG, load_emulator
     from accelc.hls.engine import Engine, EngineUnsupported
 
     record = target.get("engine") or {}
     if engine in ("auto", "numpy"):
         if engine == "auto" and record.get("numpy") in ("unsupported", "off"):
-            return load_emulator(hls_dir, target.get("emulator", {}).get("opt_flag", DEFAULT_OPT_FLAG))
+            return _csim(hls_dir, target)
         try:
             return Engine(hls_dir)
         except EngineUnsupported as e:
             if engine == "numpy":
                 raise AccelcError(f"engine 'numpy' cannot run this artifact: {e}; use engine 'csim'") from e
             log.info("numpy engine unavailable (%s): running the C simulation", e)
-    return load_emulator(hls_dir, target.get("emulator", {}).get("opt_flag", DEFAULT_OPT_FLAG))
+    return _csim(hls_dir, target)
 
 
 def first_difference(layers: list[dict], a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> str | None:
@@ -56,13 +61,12 @@ def first_difference(layers: list[dict], a: dict[str, np.ndarray], b: dict[str, 
 
 def cross_check(hls_dir: Path, target: dict, inputs: list[np.ndarray]) -> dict | None:
     """Engine and C simulation on the same inputs, outputs and every traced layer compared bit for bit."""
-    from accelc.hls.emulate import DEFAULT_OPT_FLAG, load_emulator
     from accelc.hls.engine import Engine
 
     if (target.get("engine") or {}).get("numpy") != "ok" or not target.get("emulator", {}).get("built", True):
         return None
     engine = Engine(hls_dir)
-    csim = load_emulator(hls_dir, target.get("emulator", {}).get("opt_flag", DEFAULT_OPT_FLAG))
+    csim = _csim(hls_dir, target)
     outs_e, trace_e = engine.trace(inputs)
     outs_c, trace_c = csim.trace(inputs)
     layers = engine.meta["trace"]

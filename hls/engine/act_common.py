@@ -15,12 +15,11 @@ import numpy as np
 
 from accelc.hls.cost import _eval  # noqa: PLC2701 - the C constant-expression evaluator the project reader uses
 from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, FixedType, cast, cast_int_codes
-from accelc.hls.engine.project import _ARRAY_T, _CALL, Call, Config, Project, _read_configs, split_args
+from accelc.hls.engine.project import _ARRAY_T, _NUMBER, Call, Config, Project, _read_configs
 
 # g++ -O3 fully unrolls an init loop of 2 entries and folds its tanhf/expf calls (measured: g++ 12, both -O1 and
 # -O3 call the library for 4 to 64 entries); gcc's complete-peeling limit is 16 iterations.
 MAX_FOLDABLE_TABLE = 16
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fFlL]?$")
 
 # ------------------------------------------------------------------------------------------------ C math library
 
@@ -160,19 +159,16 @@ _PROJECT_TEXT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _texts(project: Project) -> dict:
+    """The nnet:: base structs of the activation configs (their defaults: activ_config's table_t, ...)."""
     if project not in _PROJECT_TEXT:
-        top = (project.dir / "myproject.cpp").read_text()
-        args = {(m["layer"], m["func"]): split_args(m["args"]) for m in _CALL.finditer(top)}
         header = project.dir / "nnet_utils" / "nnet_activation.h"
-        bases = _read_configs(header.read_text()) if header.exists() else {}
-        _PROJECT_TEXT[project] = {"args": args, "params": (project.dir / "parameters.h").read_text(), "bases": bases}
+        _PROJECT_TEXT[project] = {"bases": _read_configs(header.read_text()) if header.exists() else {}}
     return _PROJECT_TEXT[project]
 
 
 def _literal_arg(call: Call) -> float:
     """The numeric argument of a parametrized activation (`nnet::leaky_relu<...>(x, 0.1, y)`), as its double."""
-    args = _texts(call.project)["args"].get((call.layer, call.function), [])
-    numbers = [a for a in args if _NUMBER.match(a)]
+    numbers = call.literals
     if len(numbers) != 1:
         raise EngineUnsupported(f"{call.layer}: expected one numeric parameter in the call, found {numbers}")
     return float(numbers[0].rstrip("fFlL"))
@@ -183,7 +179,7 @@ def _static_member(call: Call, member: str) -> tuple[FixedType, float]:
     its type and the value it holds (the literal assigned into that type)."""
     name = call.config.name
     m = re.search(rf"const\s+([\w:<>, ]+?)\s+{re.escape(name)}::{member}\s*=\s*([^;]+);",
-                  _texts(call.project)["params"])
+                  call.project.parameters)
     if m is None or not _NUMBER.match(m[2].strip()):
         raise EngineUnsupported(f"{call.layer}: {name}::{member} is not defined as a number in parameters.h")
     t = call.type(m[1].strip())
@@ -217,16 +213,9 @@ def _config_type(call: Call, alias: str) -> FixedType:
     raise EngineUnsupported(f"{call.layer}: config has no type {alias!r}")
 
 
-def _declared(project: Project, name: str) -> str:
-    decl, seen = project.typedefs.get(name, name), 0
-    while decl in project.typedefs and seen < 8:
-        decl, seen = project.typedefs[decl], seen + 1
-    return " ".join(decl.split())
-
-
 def _word(call: Call, i: int = 0) -> int:
     """Elements per stream word (nnet::array<T, size>) of the call's i-th template type."""
-    m = _ARRAY_T.match(_declared(call.project, call.template[i]))
+    m = _ARRAY_T.match(call.project.declaration(call.template[i]))
     size = _eval(m[2], {}) if m else None
     if size is None:
         raise EngineUnsupported(f"{call.layer}: {call.template[i]} is not a stream word type of known size")

@@ -33,7 +33,6 @@ from accelc.hls.engine.act_common import (
     _bits,
     _config_int,
     _config_type,
-    _declared,
     _in_t,
     _libm_apply,
     _literal_arg,
@@ -69,24 +68,16 @@ def _lookup(call: Call, x: np.ndarray, kind: str, span: int) -> np.ndarray:
     return convert(table[index], table_t, _out_t(call))
 
 
-@kernel("sigmoid")
-def sigmoid(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
-    return [_lookup(call, xs[0], "sigmoid", 16)]
+def _table_kernel(kind: str, span: int):
+    def run(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
+        return [_lookup(call, xs[0], kind, span)]
+
+    return run
 
 
-@kernel("tanh")
-def tanh(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
-    return [_lookup(call, xs[0], "tanh", 8)]
-
-
-@kernel("softplus")
-def softplus(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
-    return [_lookup(call, xs[0], "softplus", 16)]
-
-
-@kernel("softsign")
-def softsign(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
-    return [_lookup(call, xs[0], "softsign", 16)]
+# The plain lookup-table functions and the input span their table covers (sigmoid: [-8, 8), tanh: [-4, 4), ...).
+for _kind, _span in (("sigmoid", 16), ("tanh", 8), ("softplus", 16), ("softsign", 16)):
+    kernel(_kind)(_table_kernel(_kind, _span))
 
 
 def _negative_index(call: Call, x: np.ndarray, n: int, clamp_negative: bool) -> np.ndarray:
@@ -204,7 +195,7 @@ def hard_tanh(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
 def binary_tanh(call: Call, xs: list[np.ndarray]) -> list[np.ndarray]:
     x, out_t = xs[0], _out_t(call)
     cache = np.where(x >= 0, 1.0, -1.0)  # ap_int<2>
-    out_decl = _declared(call.project, call.template[-2])
+    out_decl = call.project.declaration(call.template[-2])
     m = _ARRAY_T.match(out_decl)
     if (m[1] if m else out_decl).replace(" ", "") == "ap_uint<1>":  # binary_cast: (cache > 0) ? cache : 0
         return [np.where(cache > 0, 1.0, 0.0)]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from accelc.hls.cost import _eval  # noqa: PLC2701 - the one C constant-expression evaluator, shared
+from accelc.hls.cost import CALL_LINE, _eval, split_args  # noqa: F401 - the reader cost.py uses too; split_args re-exported
 from accelc.hls.engine.fixed import EngineUnsupported, FixedType, parse_type
 
 _STRUCT = re.compile(r"^struct (?P<name>\w+)(?: : (?P<base>[\w:]+))? \{(?P<body>.*?)^\};", re.S | re.M)
@@ -21,28 +21,11 @@ _DECL_ONLY = re.compile(r"static const unsigned\* const (\w+);")
 _TYPEDEF = re.compile(r"typedef\s+([^;]+?)\s+(\w+);")
 _USING = re.compile(r"using (\w+) = ([^;]+);")
 _C_ARRAY = re.compile(r"^(?:const )?unsigned (\w+)\[\d*\] = \{([^}]*)\};", re.M)
-_CALL = re.compile(r"^\s*nnet::(?P<func>\w+)<(?P<targs>[^;]*?)>\((?P<args>[^;]*)\);\s*// (?P<layer>\S+)\s*$", re.M)
 _LOAD = re.compile(r'nnet::load_weights_from_txt<(?P<type>\w+),\s*(?P<size>\d+)>\((?P<name>\w+),\s*"(?P<file>[^"]+)"\)')
 _ALIAS = re.compile(r"auto& (\w+) = (\w+);")
 _SAVE = re.compile(r'nnet::save_layer_output<\w+>\((\w+), "([^"]+)"')
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fF]?$")
+_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[fFlL]?$")
 _ARRAY_T = re.compile(r"^nnet::array<\s*(.+?)\s*,\s*([^<>]+)>$")
-
-
-def split_args(text: str) -> list[str]:
-    """Comma-separated C++ arguments, commas inside <...> kept."""
-    out, depth, cur = [], 0, ""
-    for ch in text:
-        if ch == "," and depth == 0:
-            out.append(cur.strip())
-            cur = ""
-            continue
-        depth += ch == "<"
-        depth -= ch == ">"
-        cur += ch
-    if cur.strip():
-        out.append(cur.strip())
-    return out
 
 
 @dataclass
@@ -77,6 +60,7 @@ class Call:
     outputs: list[str]
     weights: list[str]
     config: Config | None
+    literals: list[str] = field(default_factory=list)  # numeric arguments (leaky_relu's alpha, ...), as written
     project: Project = field(repr=False, default=None)
     cache: dict = field(repr=False, default_factory=dict)  # weights in the layout a kernel computes with
 
@@ -108,14 +92,14 @@ class Project:
         fw = Path(project_dir) / "firmware"
         self.dir = fw
         defines = (fw / "defines.h").read_text()
-        params = (fw / "parameters.h").read_text()
+        params = self.parameters = (fw / "parameters.h").read_text()
         top = (fw / "myproject.cpp").read_text()
         self.typedefs = {name: decl.strip() for decl, name in _TYPEDEF.findall(defines)}
         self.configs = _read_configs(params)
         self.loads = {m["name"]: (m["type"], int(m["size"]), m["file"]) for m in _LOAD.finditer(top)}
         aliases = dict(_ALIAS.findall(top))
         self.saved = {var: layer for var, layer in _SAVE.findall(top)}
-        self.calls = [self._call(m, aliases) for m in _CALL.finditer(top)]
+        self.calls = [self._call(m, aliases) for m in CALL_LINE.finditer(top)]
         self._weights: dict[str, tuple[np.ndarray, FixedType]] = {}
         self._types: dict[str, FixedType] = {}
 
@@ -131,14 +115,19 @@ class Project:
         else:
             ins, outs = data[:-1], data[-1:]
         config = self.configs.get(template[-1]) if template else None
-        return Call(m["layer"], func, template, ins, outs, weights, config, self)
+        literals = [a for a in args if _NUMBER.match(a)]
+        return Call(m["layer"], func, template, ins, outs, weights, config, literals=literals, project=self)
+
+    def declaration(self, name: str) -> str:
+        """What a type name stands for, typedef chains followed (model_default_t -> ap_fixed<...>)."""
+        decl, seen = self.typedefs.get(name, name), 0
+        while decl in self.typedefs and seen < 8:
+            decl, seen = self.typedefs[decl], seen + 1
+        return " ".join(decl.split())
 
     def element_type(self, name: str) -> FixedType:
         if name not in self._types:
-            decl = self.typedefs.get(name, name)
-            seen = 0
-            while decl in self.typedefs and seen < 8:  # typedef chains (model_default_t -> ...)
-                decl, seen = self.typedefs[decl], seen + 1
+            decl = self.declaration(name)
             arr = _ARRAY_T.match(decl)
             self._types[name] = parse_type(arr.group(1) if arr else decl)
         return self._types[name]
@@ -154,7 +143,7 @@ class Project:
 
             type_name, size, file = self.loads[name]
             text = (self.dir / "weights" / file).read_text().strip()
-            values = np.array([float(v) for v in text.split(",")] if text else [], dtype=np.float64)
+            values = np.array(text.split(",") if text else [], dtype=np.float64)  # as istream >> double
             if values.size != size:
                 raise EngineUnsupported(f"weights {file}: {values.size} values, the project expects {size}")
             t = self.element_type(type_name)

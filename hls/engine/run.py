@@ -7,11 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from accelc.hls.emulate import EMULATOR_META, check_input_sizes
 from accelc.hls.engine.fixed import EXACT_BITS, EngineUnsupported, cast
 from accelc.hls.engine.kernels import KERNELS
 from accelc.hls.engine.project import Project
 
-EMULATOR_META = "accelc_emulator.json"  # the same file the C-simulation runner reads (accelc.hls.emulate)
 BATCH_CHUNK = 256  # samples per pass: bounds the im2col buffers of large images
 
 
@@ -75,17 +75,8 @@ class Engine:
         outs = [values[o["name"]] for o in self.meta["outputs"]]
         return outs, traced
 
-    def _check(self, inputs: list[np.ndarray]) -> int:
-        from accelc.errors import AccelcError
-
-        for x, spec in zip(inputs, self.meta["inputs"]):
-            if int(np.prod(x.shape[1:])) != spec["size"]:
-                raise AccelcError(f"input has {int(np.prod(x.shape[1:]))} values per sample, the engine "
-                                  f"expects {spec['size']} (shape {spec['shape']})")
-        return inputs[0].shape[0]
-
     def _run(self, inputs: list[np.ndarray], trace: bool):
-        n = self._check(inputs)
+        n = check_input_sizes(inputs, self.meta, "the engine")
         outs_all: list[list[np.ndarray]] = [[] for _ in self.meta["outputs"]]
         traced_all: dict[str, list[np.ndarray]] = {}
         for start in range(0, n, BATCH_CHUNK):

@@ -4,8 +4,8 @@ Proposal: each node's output is rounded and saturated to fixed<W, I> (I from its
 as accelc.hls.precision does), each weight to fixed<W, I_w>, in an ONNX graph ONNX Runtime runs in
 milliseconds; the search lowers one layer's width at a time while the result stays within budget. That only
 approximates hls4ml's arithmetic, so where the target can compute the model at given widths for real
-(PassContext.emulate_widths: fpga's lowering run by the bit-exact numpy engine) `decide` takes the proposal as
-its starting point and decides every layer's width on the target's own numbers (engine_search).
+(PassContext.emulate_widths: fpga's lowering run by the bit-exact numpy engine) `engine_search` takes the
+proposal as its starting point and decides every layer's width on the target's own numbers.
 """
 
 from __future__ import annotations

@@ -226,13 +226,12 @@ class Quantize(NewModelPass):
             return float(np.sqrt(np.mean(np.square(out - ref)))) / scale <= self.max_rel_err
 
         searched, trials = search(before, x, accept)
-        decided_by = "a fake-quantized float graph (approximates hls4ml's arithmetic)"
-        engine_note = None
+        on_engine, engine_note = False, None
         if self.context.emulate_widths is not None:
             try:
                 searched, engine_trials = engine_search(before, x, accept, searched, self.context.emulate_widths)
                 trials += engine_trials
-                decided_by = "the fpga lowering run by the bit-exact numpy engine"
+                on_engine = True
             except AccelcError as e:  # the engine does not implement a layer of this model
                 engine_note = f"numpy engine unavailable ({e}): widths from the fake-quantized graph"
         # Calibration is not test data (and the fake-quantized graph only approximates hls4ml's arithmetic): one
@@ -247,9 +246,10 @@ class Quantize(NewModelPass):
         stats = {"mode": "auto", "widths": chosen, "searched_widths": searched, "guard_bits": self.guard_bits,
                  "trials": trials, "samples": len(x),
                  "bit_ops": {"before": ops_before, "after": ops_after},
-                 "decided_by": decided_by,
-                 "fidelity": emulated_fidelity(before, widths, self.context)
-                 if decided_by.endswith("numpy engine") else estimated_fidelity(before, widths, self.context)}
+                 "decided_by": "the fpga lowering run by the bit-exact numpy engine" if on_engine
+                 else "a fake-quantized float graph (approximates hls4ml's arithmetic)",
+                 "fidelity": emulated_fidelity(before, widths, self.context) if on_engine
+                 else estimated_fidelity(before, widths, self.context)}
         if engine_note:
             stats["note"] = engine_note
         stats["summary"] = (f"widths {', '.join(f'{k}={v}' for k, v in chosen.items())} ({trials} trials on "
